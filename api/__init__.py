@@ -1,0 +1,1 @@
+"""The FastAPI service: routes, errors, the web page."""

@@ -1,0 +1,1 @@
+"""The `lookalike` command line: puts embedder, index, api and workers together."""

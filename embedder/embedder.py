@@ -1,0 +1,127 @@
+"""The Embedder: decode, transform and batched forward passes, as one object per model."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from embedder.backbones import Backbone, build_backbone
+from embedder.decode import decode_image
+from embedder.pooling import make_pool
+from embedder.settings import EmbedderSettings
+from embedder.spec import ModelSpec, pooling_tag
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image ready for the forward pass, with the facts about its file."""
+
+    tensor: torch.Tensor
+    width: int
+    height: int
+    format: str
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class _Head(nn.Module):
+    def __init__(self, trunk: nn.Module, pool: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.pool(self.trunk(x)).float(), dim=1)
+
+
+class Embedder:
+    """Turns image bytes into L2-normalised vectors tagged with a model id."""
+
+    def __init__(self, backbone: Backbone, settings: EmbedderSettings) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.spec = ModelSpec(
+            backbone=backbone.name,
+            weights=backbone.weights_tag,
+            pooling=pooling_tag(settings.pooling, settings.gem_p),
+            dim=backbone.dim,
+        )
+        self._transform = backbone.transform
+        self._resize_size = backbone.resize_size
+        self._net = _Head(backbone.trunk, make_pool(settings.pooling, settings.gem_p)).eval()
+        self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            # channels_last feeds the tensor cores without layout shuffles.
+            self._net = self._net.to(self.device, memory_format=torch.channels_last)
+        else:
+            self._net = self._net.to(self.device)
+
+    @classmethod
+    def load(cls, settings: EmbedderSettings | None = None) -> Embedder:
+        settings = settings or EmbedderSettings()
+        backbone = build_backbone(
+            settings.model, settings.weights, allow_download=settings.allow_download
+        )
+        return cls(backbone, settings)
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.id
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    def prepare(self, data: bytes) -> Prepared:
+        """The one decode-and-transform path shared by ingest and query."""
+        decoded = decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            max_aspect_ratio=self.settings.max_aspect_ratio,
+            draft_size=self._resize_size,
+        )
+        return Prepared(
+            self.transform(decoded.image), decoded.width, decoded.height, decoded.format
+        )
+
+    def transform(self, image: Image.Image) -> torch.Tensor:
+        return self._transform(image.convert("RGB"))
+
+    def _batches(self, tensors: Sequence[torch.Tensor]) -> Iterator[torch.Tensor]:
+        size = self.settings.batch_size
+        for start in range(0, len(tensors), size):
+            batch = torch.stack(list(tensors[start : start + size]))
+            if self._cuda:
+                batch = batch.pin_memory().to(self.device, non_blocking=True)
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            yield batch
+
+    def embed_tensors(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
+        """Forward prepared tensors in batches; returns (n, dim) float32, unit length."""
+        if not tensors:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out: list[np.ndarray] = []
+        autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self._cuda else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            for batch in self._batches(tensors):
+                out.append(self._net(batch).float().cpu().numpy())
+        return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.embed_tensors([self.transform(im) for im in images])
+
+    def embed_bytes(self, data: bytes) -> np.ndarray:
+        return self.embed_tensors([self.prepare(data).tensor])[0]

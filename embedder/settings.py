@@ -1,0 +1,28 @@
+"""Embedder settings, read from the environment with the LOOKALIKE_ prefix."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbedderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
+
+    model: str = Field(
+        "resnet50", description="Backbone name: resnet18/34/50/101/152 or efficientnet_lite0."
+    )
+    weights: str = Field(
+        "default",
+        description="'default' (the backbone's pretrained weights), a torchvision weights name "
+        "such as imagenet1k_v1, a path to a state-dict file, or 'none' for random init.",
+    )
+    pooling: Literal["gem", "avg"] = "gem"
+    gem_p: float = Field(3.0, gt=0, description="GeM exponent; 1 is average pooling.")
+    device: str = Field(
+        "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."
+    )
+    batch_size: int = Field(32, ge=1, le=4096)
+    allow_download: bool = Field(True, description="Try downloading weights when not cached.")
+    max_pixels: int = Field(50_000_000, ge=1, description="Decompression-bomb guard.")
+    max_aspect_ratio: float = Field(50.0, ge=1, description="Longer side / shorter side cap.")

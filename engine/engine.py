@@ -1,0 +1,79 @@
+"""The Engine: one data folder's store, blobs, embedder and catalog, opened lazily.
+
+The CLI, the API and the workers all go through it, so they agree on which model serves the
+catalog and where everything lives.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from embedder import Embedder, EmbedderSettings, ModelSpec
+from engine.errors import NotIndexedError
+from engine.settings import EngineSettings
+from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatchError, Store
+
+
+class Engine:
+    def __init__(
+        self,
+        embedder_settings: EmbedderSettings | None = None,
+        index_settings: IndexSettings | None = None,
+        engine_settings: EngineSettings | None = None,
+        *,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.embedder_settings = embedder_settings or EmbedderSettings()
+        self.index_settings = index_settings or IndexSettings()
+        self.settings = engine_settings or EngineSettings()
+        data_dir = self.index_settings.data_dir
+        self.store = Store(data_dir / "lancedb")
+        self.blobs = BlobStore(data_dir / "blobs")
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder.load(self.embedder_settings)
+
+    @property
+    def active_model_id(self) -> str | None:
+        return self.store.get_state(ACTIVE_MODEL)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The catalog of the embedder's model; refuses when the catalog serves another."""
+        active = self.active_model_id
+        model_id = self.embedder.model_id
+        if active is None:
+            self.store.set_state(ACTIVE_MODEL, model_id)
+        elif active != model_id:
+            raise ModelMismatchError(
+                f"The catalog in {self.index_settings.data_dir} is indexed with {active} but the "
+                f"embedder is {model_id}; choose the model, weights and pooling of {active}, or "
+                "reindex."
+            )
+        return Catalog(self.store, model_id, self.embedder.dim, self.index_settings)
+
+    def active_catalog(self) -> Catalog:
+        """The catalog of the active model, opened without loading any weights."""
+        if "catalog" in self.__dict__:
+            return self.catalog
+        active = self.active_model_id
+        if active is None:
+            raise NotIndexedError(
+                f"The catalog in {self.index_settings.data_dir} is empty; "
+                "run lookalike ingest first."
+            )
+        return Catalog(self.store, active, ModelSpec.parse(active).dim, self.index_settings)
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "data_dir": str(self.index_settings.data_dir),
+            "items_by_status": self.store.status_counts(),
+            "lance_items_version": int(self.store.items.version),
+        }
+        if self.active_model_id is not None:
+            out.update(self.active_catalog().info())
+        return out

@@ -1,0 +1,153 @@
+"""Retrieval quality on a labelled folder: mAP, recall@1, recall@10 and the chance level.
+
+The folder is laid out like oxford5k-gt: images/, groundtruth.csv (image,group) and
+optionally queries.csv (query_id,image,group,x1,y1,x2,y2). The images go through the real
+ingest path into a catalog; each query (cropped to its box) is searched in the real index
+against every other image.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.engine import Engine
+from engine.errors import SourceNotFoundError
+from engine.ingest import Progress, Source, ingest
+
+
+@dataclass
+class Query:
+    image: str
+    group: str
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class GroupScore:
+    group: str
+    queries: int
+    map: float
+    recall_at_1: float
+    chance_map: float
+
+
+@dataclass
+class EvalReport:
+    model_id: str
+    images: int
+    queries: int
+    map: float
+    recall_at_1: float
+    recall_at_10: float
+    chance_map: float
+    chance_recall_at_1: float
+    chance_recall_at_10: float
+    ingest_images_per_s: float
+    groups: list[GroupScore] = field(default_factory=list)
+
+
+def load_dataset(root: Path, use_queries: bool = True) -> tuple[dict[str, str], list[Query]]:
+    gt_path = root / "groundtruth.csv"
+    if not gt_path.is_file():
+        raise SourceNotFoundError(f"{root} has no groundtruth.csv (columns image,group).")
+    with gt_path.open(newline="") as fh:
+        groups = {row["image"]: row["group"] for row in csv.DictReader(fh)}
+    q_path = root / "queries.csv"
+    if use_queries and q_path.is_file():
+        with q_path.open(newline="") as fh:
+            queries = [
+                Query(r["image"], r["group"], tuple(float(r[c]) for c in ("x1", "y1", "x2", "y2")))  # type: ignore[arg-type]
+                for r in csv.DictReader(fh)
+            ]
+    else:
+        queries = [Query(image, group) for image, group in groups.items()]
+    return groups, queries
+
+
+def average_precision(relevant: list[bool], total_relevant: int) -> float:
+    if total_relevant == 0:
+        return 0.0
+    hits, score = 0, 0.0
+    for rank, rel in enumerate(relevant, start=1):
+        if rel:
+            hits += 1
+            score += hits / rank
+    return score / total_relevant
+
+
+def _chance_recall(n: int, positives: int, k: int) -> float:
+    """Probability that a random ranking of n puts at least one of the positives in the top k."""
+    k = min(k, n)
+    return 1.0 - math.comb(n - positives, k) / math.comb(n, k)
+
+
+def evaluate(
+    engine: Engine, root: Path, *, use_queries: bool = True, progress: Progress | None = None
+) -> EvalReport:
+    groups, queries = load_dataset(root, use_queries)
+    images_dir = root / "images"
+    sources = [Source(uri=name, path=images_dir / name) for name in groups]
+    report = ingest(engine, sources, progress)
+    names_of: dict[str, list[str]] = defaultdict(list)
+    for outcome in report.outcomes:
+        if outcome.item_id and outcome.status != "failed":
+            names_of[outcome.item_id].append(outcome.source)
+    catalog = engine.catalog
+    embedder = engine.embedder
+
+    from embedder import decode_image
+
+    crops = []
+    for q in queries:
+        decoded = decode_image((images_dir / q.image).read_bytes())
+        img = decoded.image
+        if q.box:
+            img = img.crop(tuple(round(v) for v in q.box))
+        crops.append(img)
+    vectors = embedder.embed_images(crops)
+    n = len(groups)
+    ranked_all = catalog.index.search(vectors, len(catalog.index))
+
+    per_group: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    aps, r1, r10, chance, chance1, chance10 = [], [], [], [], [], []
+    for q, ranked in zip(queries, ranked_all, strict=True):
+        names = [name for item_id, _ in ranked for name in names_of[item_id] if name != q.image]
+        relevant = [groups[name] == q.group for name in names]
+        positives = sum(1 for name, g in groups.items() if g == q.group and name != q.image)
+        ap = average_precision(relevant, positives)
+        aps.append(ap)
+        r1.append(float(any(relevant[:1])))
+        r10.append(float(any(relevant[:10])))
+        chance.append(positives / (n - 1))
+        chance1.append(_chance_recall(n - 1, positives, 1))
+        chance10.append(_chance_recall(n - 1, positives, 10))
+        per_group[q.group].append((ap, r1[-1], chance[-1], 1.0))
+    group_scores = [
+        GroupScore(
+            group=g,
+            queries=len(rows),
+            map=float(np.mean([r[0] for r in rows])),
+            recall_at_1=float(np.mean([r[1] for r in rows])),
+            chance_map=float(np.mean([r[2] for r in rows])),
+        )
+        for g, rows in sorted(per_group.items())
+    ]
+    return EvalReport(
+        model_id=catalog.model_id,
+        images=n,
+        queries=len(queries),
+        map=float(np.mean(aps)),
+        recall_at_1=float(np.mean(r1)),
+        recall_at_10=float(np.mean(r10)),
+        chance_map=float(np.mean(chance)),
+        chance_recall_at_1=float(np.mean(chance1)),
+        chance_recall_at_10=float(np.mean(chance10)),
+        ingest_images_per_s=report.images_per_second,
+        groups=group_scores,
+    )

@@ -1,0 +1,46 @@
+"""The LanceDB store, the FAISS index and its persistence, and search with filters.
+
+A library: it never imports `embedder`, `api` or `workers`.
+"""
+
+from index.blobs import BlobStore, content_id
+from index.catalog import ACTIVE_MODEL, Catalog, Hit, check_manifest
+from index.errors import (
+    FilterError,
+    IndexFileError,
+    IndexStoreError,
+    ItemNotFoundError,
+    ModelMismatchError,
+)
+from index.filters import MetadataFilter
+from index.persistence import Manifest, load_index, read_manifest, save_index
+from index.schemas import Item, ItemStatus
+from index.settings import IndexSettings
+from index.store import Store
+from index.vectors import VectorIndex, as_matrix, label_of
+
+__all__ = [
+    "ACTIVE_MODEL",
+    "BlobStore",
+    "Catalog",
+    "FilterError",
+    "Hit",
+    "IndexFileError",
+    "IndexSettings",
+    "IndexStoreError",
+    "Item",
+    "ItemNotFoundError",
+    "ItemStatus",
+    "Manifest",
+    "MetadataFilter",
+    "ModelMismatchError",
+    "Store",
+    "VectorIndex",
+    "as_matrix",
+    "check_manifest",
+    "content_id",
+    "label_of",
+    "load_index",
+    "read_manifest",
+    "save_index",
+]

@@ -1,0 +1,174 @@
+"""A catalog: the LanceDB store and the FAISS index of one model id, kept in step.
+
+Writes go to LanceDB first (the source of truth), then to the in-memory index. Opening loads
+the saved index, checks its manifest and catches up with the rows written since it was
+saved; a manifest that does not fit the data means a rebuild from LanceDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.errors import IndexFileError, ModelMismatchError
+from index.filters import MetadataFilter
+from index.persistence import Manifest, load_index, read_manifest, save_index
+from index.schemas import Item
+from index.settings import IndexSettings
+from index.store import Store
+from index.vectors import VectorIndex, as_matrix
+
+log = logging.getLogger(__name__)
+ACTIVE_MODEL = "active_model_id"
+
+
+@dataclass(frozen=True)
+class Hit:
+    item: Item
+    score: float
+
+
+class Catalog:
+    def __init__(self, store: Store, model_id: str, dim: int, settings: IndexSettings) -> None:
+        self.store = store
+        self.model_id = model_id
+        self.dim = dim
+        self.settings = settings
+        self.index_dir = settings.data_dir / "indexes" / model_id
+        self.index: VectorIndex = self._open()
+
+    # ---- opening ------------------------------------------------------------------------
+    def _use_gpu(self) -> bool:
+        return self.settings.use_gpu == "auto"
+
+    def _open(self) -> VectorIndex:
+        try:
+            manifest = read_manifest(self.index_dir)
+        except IndexFileError as exc:
+            log.warning("%s; rebuilding from LanceDB", exc)
+            manifest = None
+        if manifest is not None:
+            check_manifest(manifest, self.model_id, self.dim)
+            if manifest.index_type == self.settings.index_type:
+                try:
+                    index, manifest = load_index(self.index_dir, use_gpu=self._use_gpu())
+                    self.loaded_from = "disk"
+                    self._catch_up(index, manifest.lance_version)
+                    return index
+                except IndexFileError as exc:
+                    log.warning("%s; rebuilding from LanceDB", exc)
+        self.loaded_from = "rebuild"
+        return self.rebuild_index()
+
+    def rebuild_index(self) -> VectorIndex:
+        ids, vectors = self.store.read_vectors(self.model_id, self.dim)
+        index = VectorIndex(self.dim, use_gpu=self._use_gpu())
+        if ids:
+            index.add(ids, vectors)
+        return index
+
+    def _catch_up(self, index: VectorIndex, saved_version: int) -> None:
+        """Apply what LanceDB gained or lost since the index was saved."""
+        if self.store.embeddings_version(self.model_id, self.dim) == saved_version:
+            return
+        stored = self.store.embedded_ids(self.model_id, self.dim)
+        indexed = set(index.item_ids)
+        missing = sorted(stored - indexed)
+        if missing:
+            ids, vectors = self.store.read_vectors(self.model_id, self.dim, missing)
+            index.add(ids, vectors)
+        gone = sorted(indexed - stored)
+        if gone:
+            index.remove(gone)
+        log.info("index caught up: %d added, %d removed", len(missing), len(gone))
+
+    # ---- writes -------------------------------------------------------------------------
+    def add(self, item_ids: Sequence[str], vectors: Any) -> None:
+        mat = as_matrix(vectors, self.dim)
+        self.store.add_embeddings(self.model_id, item_ids, mat)
+        self.index.add(item_ids, mat)
+
+    def delete(self, item_ids: Sequence[str]) -> None:
+        """Delete items everywhere; they are gone from results at once."""
+        self.index.remove(item_ids)
+        self.store.delete_items(item_ids)
+
+    def save(self) -> Path:
+        manifest = Manifest(
+            model_id=self.model_id,
+            dim=self.dim,
+            index_type=self.index.index_type,
+            lance_version=self.store.embeddings_version(self.model_id, self.dim),
+            count=len(self.index),
+        )
+        return save_index(self.index_dir, self.index, manifest)
+
+    # ---- reads --------------------------------------------------------------------------
+    def vectors_of(self, item_ids: Sequence[str]) -> dict[str, Any]:
+        ids, vectors = self.store.read_vectors(self.model_id, self.dim, item_ids)
+        return dict(zip(ids, vectors, strict=True))
+
+    def search(
+        self,
+        queries: Any,
+        k: int,
+        *,
+        where: MetadataFilter | None = None,
+        exclude: Sequence[Sequence[str]] | None = None,
+        min_score: float | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k hits per query, honouring filters by over-fetching until k match or none remain."""
+        mat = as_matrix(queries, self.dim)
+        results: list[list[Hit]] = []
+        for row, query in enumerate(mat):
+            skip = set(exclude[row]) if exclude else set()
+            results.append(self._search_one(query, k, where, skip, min_score))
+        return results
+
+    def _search_one(
+        self,
+        query: Any,
+        k: int,
+        where: MetadataFilter | None,
+        skip: set[str],
+        min_score: float | None,
+    ) -> list[Hit]:
+        total = len(self.index)
+        fetch = min(total, (k + len(skip)) * (self.settings.overfetch if where else 1))
+        while True:
+            raw = self.index.search(query, fetch)[0]
+            candidates = [(i, s) for i, s in raw if i not in skip]
+            if min_score is not None:
+                candidates = [(i, s) for i, s in candidates if s >= min_score]
+            items = self.store.get_items([i for i, _ in candidates])
+            hits = [
+                Hit(items[i], s)
+                for i, s in candidates
+                if i in items and (not where or where.matches(items[i].metadata))
+            ]
+            exhausted = fetch >= total or (min_score is not None and raw and raw[-1][1] < min_score)
+            if len(hits) >= k or exhausted:
+                return hits[:k]
+            fetch = min(total, fetch * 4)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "index_type": self.index.index_type,
+            "index_on_gpu": self.index.on_gpu,
+            "indexed": len(self.index),
+            "embeddings": self.store.embeddings_count(self.model_id, self.dim),
+            "lance_version": self.store.embeddings_version(self.model_id, self.dim),
+        }
+
+
+def check_manifest(manifest: Manifest, model_id: str, dim: int) -> None:
+    if manifest.model_id != model_id or manifest.dim != dim:
+        raise ModelMismatchError(
+            f"The index was built for {manifest.model_id} ({manifest.dim} dimensions) but the "
+            f"embedder is {model_id} ({dim} dimensions); reindex, or choose the matching model."
+        )

@@ -1,0 +1,134 @@
+"""Metadata filters: equality, `in` and numeric ranges on top-level metadata keys.
+
+A filter is a JSON object: `{"colour": "red", "brand": {"in": ["a", "b"]},
+"price": {"gte": 10, "lt": 50}}`. All conditions must hold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from index.errors import FilterError
+
+Scalar = str | int | float | bool | None
+_OPS = ("eq", "in", "gt", "gte", "lt", "lte")
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    eq: Scalar = None
+    in_: list[Scalar] | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    has_eq: bool = False
+
+    @model_validator(mode="after")
+    def _something(self) -> Condition:
+        if (
+            not self.has_eq
+            and self.in_ is None
+            and all(v is None for v in (self.gt, self.gte, self.lt, self.lte))
+        ):
+            raise ValueError("a condition needs one of eq, in, gt, gte, lt, lte")
+        return self
+
+    def matches(self, value: Any) -> bool:
+        if self.has_eq and value != self.eq:
+            return False
+        if self.in_ is not None and value not in self.in_:
+            return False
+        bounds = (self.gt, self.gte, self.lt, self.lte)
+        if any(b is not None for b in bounds):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+            if self.gt is not None and not value > self.gt:
+                return False
+            if self.gte is not None and not value >= self.gte:
+                return False
+            if self.lt is not None and not value < self.lt:
+                return False
+            if self.lte is not None and not value <= self.lte:
+                return False
+        return True
+
+
+class MetadataFilter(BaseModel):
+    conditions: dict[str, Condition] = {}
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any] | str | None) -> MetadataFilter:
+        """Parse a filter object (or its JSON text); raises FilterError saying what is wrong."""
+        if spec is None or spec == "":
+            return cls()
+        if isinstance(spec, str):
+            try:
+                spec = json.loads(spec)
+            except json.JSONDecodeError as exc:
+                raise FilterError(f"The filter is not valid JSON ({exc.msg}).") from exc
+        if not isinstance(spec, dict):
+            raise FilterError("The filter must be a JSON object of metadata keys.")
+        conditions: dict[str, Condition] = {}
+        for key, rule in spec.items():
+            if isinstance(rule, dict):
+                unknown = [op for op in rule if op not in _OPS]
+                if unknown or not rule:
+                    raise FilterError(
+                        f"The filter on '{key}' uses unknown operator(s) {unknown or '{}'}; "
+                        f"use {', '.join(_OPS)}."
+                    )
+                if "in" in rule and not isinstance(rule["in"], list):
+                    raise FilterError(f"The 'in' filter on '{key}' needs a list of values.")
+                args = {("in_" if k == "in" else k): v for k, v in rule.items()}
+                args["has_eq"] = "eq" in rule
+            else:
+                args = {"eq": rule, "has_eq": True}
+            try:
+                conditions[key] = Condition(**args)
+            except ValidationError as exc:
+                msg = exc.errors()[0]["msg"]
+                raise FilterError(f"The filter on '{key}' is invalid: {msg}.") from exc
+        return cls(conditions=conditions)
+
+    @classmethod
+    def from_cli(cls, expressions: list[str]) -> MetadataFilter:
+        """Parse `key=value`, `key>=3`, `key<10`, `key=a|b` expressions from the command line."""
+        spec: dict[str, Any] = {}
+        for expr in expressions:
+            m = re.fullmatch(r"\s*([^=<>!]+?)\s*(>=|<=|>|<|=)\s*(.*)", expr)
+            if not m:
+                raise FilterError(f"'{expr}' is not a filter; write key=value, key>=n or key<n.")
+            key, op, raw = m.groups()
+            rule = spec.setdefault(key, {})
+            if op == "=":
+                values = [_scalar(v) for v in raw.split("|")]
+                rule.update({"in": values} if len(values) > 1 else {"eq": values[0]})
+            else:
+                try:
+                    rule[{">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]] = float(raw)
+                except ValueError as exc:
+                    raise FilterError(
+                        f"'{expr}' compares with '{raw}', which is not a number."
+                    ) from exc
+        return cls.parse(spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.conditions)
+
+    def matches(self, metadata: dict[str, Any]) -> bool:
+        return all(
+            key in metadata and cond.matches(metadata[key]) for key, cond in self.conditions.items()
+        )
+
+
+def _scalar(raw: str) -> Scalar:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw

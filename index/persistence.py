@@ -1,0 +1,110 @@
+"""Saving and loading a FAISS index with its manifest and id map, atomically.
+
+Each save writes a fresh folder (index.faiss, ids.npy, manifest.json), fsyncs it, renames it
+into place and then swaps a CURRENT pointer file by rename. A reader follows CURRENT, so it
+never sees a half-written index, even after a crash in the middle of a save.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from index.errors import IndexFileError
+from index.vectors import VectorIndex
+
+CURRENT = "CURRENT"
+
+
+class Manifest(BaseModel):
+    model_id: str
+    dim: int
+    metric: str = "inner_product"
+    index_type: str = "flat"
+    lance_version: int = Field(description="Version of the embeddings table the index covers.")
+    count: int
+    faiss_version: str = ""
+    saved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
+    import faiss
+
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"v{time.time_ns()}"
+    tmp = root / f".{name}.tmp"
+    tmp.mkdir()
+    faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
+    np.save(tmp / "ids.npy", np.array(index.item_ids, dtype="U64"))
+    manifest = manifest.model_copy(update={"faiss_version": faiss.__version__})
+    (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+    for f in tmp.iterdir():
+        _fsync_file(f)
+    _fsync_dir(tmp)
+    final = root / name
+    os.replace(tmp, final)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(name)
+    _fsync_file(pointer)
+    os.replace(pointer, root / CURRENT)
+    _fsync_dir(root)
+    _remove_stale(root, keep=name)
+    return final
+
+
+def _remove_stale(root: Path, keep: str) -> None:
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name != keep:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    pointer = root / CURRENT
+    if not pointer.is_file():
+        return None
+    try:
+        return Manifest.model_validate_json(
+            (root / pointer.read_text().strip() / "manifest.json").read_text()
+        )
+    except (OSError, ValueError) as exc:
+        raise IndexFileError(f"The index manifest in {root} is unreadable ({exc}).") from exc
+
+
+def load_index(root: Path, *, use_gpu: bool) -> tuple[VectorIndex, Manifest]:
+    """Load the current index; raises IndexFileError when it is missing or inconsistent."""
+    import faiss
+
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise IndexFileError(f"No index has been saved in {root}.")
+    folder = root / (root / CURRENT).read_text().strip()
+    try:
+        cpu = faiss.read_index(str(folder / "index.faiss"))
+        ids = np.load(folder / "ids.npy").tolist()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise IndexFileError(f"The index in {folder} is unreadable ({exc}).") from exc
+    if cpu.ntotal != manifest.count or len(ids) != manifest.count or cpu.d != manifest.dim:
+        raise IndexFileError(
+            f"The index in {folder} holds {cpu.ntotal} vectors and {len(ids)} ids but its "
+            f"manifest says {manifest.count}."
+        )
+    return VectorIndex(manifest.dim, use_gpu=use_gpu, index=cpu, ids=ids), manifest

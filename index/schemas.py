@@ -1,0 +1,60 @@
+"""Table schemas. One pydantic model defines each LanceDB table."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from lancedb.pydantic import LanceModel, Vector
+
+
+class ItemStatus(StrEnum):
+    queued = "queued"
+    embedded = "embedded"
+    failed = "failed"
+
+
+class Item(LanceModel):
+    """A catalog item. Its id is the sha256 of the image bytes (content addressing)."""
+
+    id: str
+    client_key: str | None = None
+    source: str = ""
+    metadata_json: str = "{}"
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    size_bytes: int = 0
+    created_at: datetime
+    status: str = ItemStatus.queued.value
+    error: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return json.loads(self.metadata_json)
+
+    @classmethod
+    def new(cls, item_id: str, **fields: Any) -> Item:
+        metadata = fields.pop("metadata", None) or {}
+        return cls(
+            id=item_id,
+            created_at=datetime.now(UTC),
+            metadata_json=json.dumps(metadata, sort_keys=True),
+            **fields,
+        )
+
+
+@cache
+def embedding_schema(dim: int) -> type[LanceModel]:
+    """The embeddings table of one model: each vector carries its model id."""
+
+    class Embedding(LanceModel):
+        item_id: str
+        model_id: str
+        vector: Vector(dim)  # type: ignore[valid-type]
+
+    Embedding.__name__ = f"Embedding{dim}"
+    return Embedding

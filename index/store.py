@@ -1,0 +1,202 @@
+"""The LanceDB store: items, one embeddings table per model id, and a little state.
+
+LanceDB is the source of truth; every FAISS index can be rebuilt from what is here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from lancedb.pydantic import LanceModel
+
+from index.errors import ItemNotFoundError
+from index.schemas import Item, embedding_schema
+
+if TYPE_CHECKING:
+    from lancedb.table import Table
+
+ITEMS = "items"
+STATE = "state"
+_IN_CHUNK = 500  # ids per "IN (...)" clause keeps the SQL small
+
+
+class StateRow(LanceModel):
+    key: str
+    value: str
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def embeddings_table_name(model_id: str) -> str:
+    return "emb_" + re.sub(r"[^A-Za-z0-9_]", "_", model_id)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        import lancedb  # heavy import, only when a store is opened
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = lancedb.connect(str(path))
+        self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
+        self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
+
+    # ---- items -------------------------------------------------------------------------
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(ids)):
+            rows = self.items.search().where(_in("id", chunk)).select(["id"]).limit(None)
+            found.update(rows.to_arrow().column("id").to_pylist())
+        return found
+
+    def upsert_items(self, items: Sequence[Item]) -> None:
+        """Insert new items and overwrite the rows of known ones, in one write."""
+        if not items:
+            return
+        rows = [it.model_dump() for it in _last_per_id(items)]
+        (
+            self.items.merge_insert("id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(rows)
+        )
+
+    def get_items(self, ids: Sequence[str]) -> dict[str, Item]:
+        out: dict[str, Item] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            for row in self.items.search().where(_in("id", chunk)).limit(None).to_list():
+                out[row["id"]] = Item(**{k: row[k] for k in Item.model_fields})
+        return out
+
+    def get_item(self, item_id: str) -> Item:
+        found = self.get_items([item_id]).get(item_id)
+        if found is None:
+            raise ItemNotFoundError(f"No item has the id '{item_id[:80]}'.")
+        return found
+
+    def find_by_client_key(self, key: str) -> list[Item]:
+        rows = self.items.search().where(f"client_key = {sql_str(key)}").limit(None).to_list()
+        return [Item(**{k: r[k] for k in Item.model_fields}) for r in rows]
+
+    def delete_items(self, ids: Sequence[str]) -> None:
+        for chunk in _chunks(list(ids)):
+            self.items.delete(_in("id", chunk))
+            for name in self._embedding_tables():
+                self._db.open_table(name).delete(_in("item_id", chunk))
+
+    def status_counts(self) -> dict[str, int]:
+        col = self.items.search().select(["status"]).limit(None).to_arrow().column("status")
+        return dict(Counter(col.to_pylist()))
+
+    def failed_items(self) -> list[Item]:
+        rows = self.items.search().where("status = 'failed'").limit(None).to_list()
+        return [Item(**{k: r[k] for k in Item.model_fields}) for r in rows]
+
+    # ---- embeddings --------------------------------------------------------------------
+    def _embedding_tables(self) -> list[str]:
+        return [n for n in _table_names(self._db) if n.startswith("emb_")]
+
+    def embeddings(self, model_id: str, dim: int) -> Table:
+        name = embeddings_table_name(model_id)
+        return self._db.create_table(name, schema=embedding_schema(dim), exist_ok=True)
+
+    def has_embeddings(self, model_id: str) -> bool:
+        return embeddings_table_name(model_id) in _table_names(self._db)
+
+    def add_embeddings(self, model_id: str, item_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Write a batch of vectors in one LanceDB write; an id already there is left alone."""
+        if not item_ids:
+            return
+        table = self.embeddings(model_id, int(vectors.shape[1]))
+        rows = [
+            {"item_id": i, "model_id": model_id, "vector": v}
+            for i, v in zip(item_ids, vectors, strict=True)
+        ]
+        table.merge_insert("item_id").when_not_matched_insert_all().execute(rows)
+
+    def embedded_ids(self, model_id: str, dim: int, among: Sequence[str] | None = None) -> set[str]:
+        table = self.embeddings(model_id, dim)
+        if among is None:
+            q = table.search().select(["item_id"]).limit(None)
+            return set(q.to_arrow().column("item_id").to_pylist())
+        found: set[str] = set()
+        for chunk in _chunks(list(among)):
+            q = table.search().where(_in("item_id", chunk)).select(["item_id"]).limit(None)
+            found.update(q.to_arrow().column("item_id").to_pylist())
+        return found
+
+    def read_vectors(
+        self, model_id: str, dim: int, ids: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        table = self.embeddings(model_id, dim)
+        if ids is None:
+            tables = [table.search().select(["item_id", "vector"]).limit(None).to_arrow()]
+        else:
+            tables = [
+                table.search()
+                .where(_in("item_id", c))
+                .select(["item_id", "vector"])
+                .limit(None)
+                .to_arrow()
+                for c in _chunks(list(ids))
+            ]
+        out_ids: list[str] = []
+        parts: list[np.ndarray] = []
+        for t in tables:
+            if t.num_rows == 0:
+                continue
+            out_ids.extend(t.column("item_id").to_pylist())
+            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            parts.append(flat.reshape(t.num_rows, dim))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embeddings_version(self, model_id: str, dim: int) -> int:
+        return int(self.embeddings(model_id, dim).version)
+
+    def embeddings_count(self, model_id: str, dim: int) -> int:
+        return int(self.embeddings(model_id, dim).count_rows())
+
+    # ---- state and upkeep ---------------------------------------------------------------
+    def get_state(self, key: str) -> str | None:
+        rows = self._state.search().where(f"key = {sql_str(key)}").limit(1).to_list()
+        return rows[0]["value"] if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        row = [{"key": key, "value": value}]
+        self._state.merge_insert(
+            "key"
+        ).when_matched_update_all().when_not_matched_insert_all().execute(row)
+
+    def compact(self) -> None:
+        """Merge the small fragments that many batch writes leave behind."""
+        for name in (ITEMS, *self._embedding_tables()):
+            # compaction is an optimisation; a failure loses nothing
+            with contextlib.suppress(Exception):
+                self._db.open_table(name).optimize()
+
+
+def _chunks(values: list[str], size: int = _IN_CHUNK) -> Iterable[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _last_per_id(items: Sequence[Item]) -> list[Item]:
+    return list({it.id: it for it in items}.values())
+
+
+def _table_names(db: Any) -> list[str]:
+    names = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
+    return list(getattr(names, "tables", names))

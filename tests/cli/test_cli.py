@@ -1,0 +1,120 @@
+"""The `lookalike` command: --help everywhere, and the main flows as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.images import jpeg
+
+runner = CliRunner()
+SMALL = ["--model", "resnet18", "--weights", "none", "--device", "cpu"]
+COMMANDS = ["ingest", "search", "info", "eval", "demo"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_ingest_search_info_flow(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog" / "nested"
+    catalog.mkdir(parents=True)
+    for i in range(6):
+        (catalog / f"img{i}.jpg").write_bytes(jpeg(i))
+    (catalog / "broken.jpg").write_bytes(b"not an image at all")
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    first = runner.invoke(app, ["ingest", str(tmp_path / "catalog"), *data, *SMALL])
+    assert first.exit_code == 0, first.output
+    assert "6 added, 0 already there, 1 failed" in first.output
+    assert "broken.jpg: The file is not an image" in first.output
+
+    again = runner.invoke(app, ["ingest", str(tmp_path / "catalog"), *data, *SMALL, "--json"])
+    assert json.loads(again.output)["added"] == 0
+
+    found = runner.invoke(
+        app,
+        ["search", str(catalog / "img3.jpg"), "-k", "3", "--include-self", "--json", *data, *SMALL],
+    )
+    hits = json.loads(found.output)
+    assert found.exit_code == 0 and hits[0]["source"].endswith("img3.jpg") and len(hits) == 3
+
+    by_id = runner.invoke(app, ["search", hits[0]["item_id"], "-k", "2", *data])
+    assert (
+        by_id.exit_code == 0
+        and "rank" in by_id.output
+        and hits[0]["item_id"][:16] not in by_id.output
+    )
+
+    info = runner.invoke(app, ["info", "--json", *data])
+    facts = json.loads(info.output)
+    assert facts["model_id"] == "resnet18.none.gem.512" and facts["indexed"] == 6
+    assert (
+        facts["items_by_status"] == {"embedded": 6, "failed": 1} and facts["index_type"] == "flat"
+    )
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    missing = runner.invoke(app, ["ingest", str(tmp_path / "nope"), *data, *SMALL])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    empty = runner.invoke(app, ["info", *data])
+    assert empty.exit_code == 0
+    nothing = runner.invoke(app, ["search", "0" * 64, *data])
+    assert nothing.exit_code == 2 and "empty; run lookalike ingest first" in nothing.output
+    badk = runner.invoke(app, ["search", "x", "-k", "0", *data])
+    assert badk.exit_code == 2
+
+
+def test_eval_on_a_labelled_folder(tmp_path: Path) -> None:
+    root = tmp_path / "dataset"
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for group in range(3):
+        for copy in range(3):
+            name = f"g{group}_{copy}.jpg"
+            from tests.images import encode, scene
+
+            img = scene(group).resize((160 + 20 * copy, 128 + 16 * copy))
+            (root / "images" / name).write_bytes(encode(img, "JPEG", quality=80 + copy * 5))
+            rows.append({"image": name, "group": f"g{group}"})
+    with (root / "groundtruth.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["image", "group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(app, ["eval", str(root), "--json", *SMALL])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["queries"] == 9 and report["map"] > 0.9 and report["recall_at_1"] == 1.0
+    assert report["chance_map"] == pytest.approx(2 / 8)
+    assert {g["group"] for g in report["groups"]} == {"g0", "g1", "g2"}
+    table = runner.invoke(app, ["eval", str(root), *SMALL])
+    assert "mAP" in table.output and "chance" in table.output and "g1" in table.output
+
+
+def test_installed_command_reports_unreachable_weights(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).parent / "lookalike")
+    image = tmp_path / "q.jpg"
+    image.write_bytes(jpeg(1))
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch"), "LOOKALIKE_ALLOW_DOWNLOAD": "false"}
+    result = subprocess.run(
+        [exe, "ingest", str(image), "--data-dir", str(tmp_path / "data"), "--model", "resnet50"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith("error: No resnet50 IMAGENET1K_V2 weights")
+    assert "TORCH_HOME" in lines[0] and "--weights PATH" in lines[0] and "download" in lines[0]

@@ -1,0 +1,61 @@
+"""The LanceDB store on a real folder: items, embeddings per model, deletes, state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import Item, ItemNotFoundError, Store
+from tests.index.helpers import ids, items, unit_vectors
+
+
+def test_items_round_trip_and_upsert(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    some = ids(3)
+    store.upsert_items(items(some))
+    store.upsert_items(items(some))  # the same rows again: no duplicates
+    assert store.status_counts() == {"embedded": 3}
+    got = store.get_item(some[1])
+    assert got.metadata == {"n": 1, "colour": "green"} and got.source == "file1.jpg"
+    with pytest.raises(ItemNotFoundError):
+        store.get_item(ids(1, "other")[0])
+
+
+def test_client_key_lookup_survives_quotes(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.upsert_items([Item.new(ids(1)[0], client_key="O'Brien's SKU")])
+    assert [i.client_key for i in store.find_by_client_key("O'Brien's SKU")] == ["O'Brien's SKU"]
+
+
+def test_embeddings_are_idempotent_and_tagged(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    some, vecs = ids(4), unit_vectors(4, 8)
+    store.add_embeddings("m.none.gem.8", some, vecs)
+    store.add_embeddings("m.none.gem.8", some, vecs)  # a retried batch
+    assert store.embeddings_count("m.none.gem.8", 8) == 4
+    got_ids, got = store.read_vectors("m.none.gem.8", 8, some[2:])
+    assert sorted(got_ids) == sorted(some[2:])
+    np.testing.assert_allclose(got[got_ids.index(some[2])], vecs[2])
+    rows = store.embeddings("m.none.gem.8", 8).search().limit(None).to_list()
+    assert {r["model_id"] for r in rows} == {"m.none.gem.8"}
+
+
+def test_delete_removes_items_and_all_their_vectors(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    some = ids(3)
+    store.upsert_items(items(some))
+    store.add_embeddings("a.none.gem.4", some, unit_vectors(3, 4))
+    store.add_embeddings("b.none.gem.8", some, unit_vectors(3, 8))
+    store.delete_items(some[:1])
+    assert store.existing_ids(some) == set(some[1:])
+    assert store.embedded_ids("a.none.gem.4", 4) == set(some[1:])
+    assert store.embedded_ids("b.none.gem.8", 8) == set(some[1:])
+
+
+def test_state_is_persistent(tmp_path: Path) -> None:
+    Store(tmp_path).set_state("k", "v1")
+    Store(tmp_path).set_state("k", "v2")
+    assert Store(tmp_path).get_state("k") == "v2"
+    assert Store(tmp_path).get_state("missing") is None

@@ -1,0 +1,1 @@
+"""Celery app and tasks: embed, ingest a source, reindex, reconcile."""
