@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import tempfile
 from dataclasses import asdict
@@ -234,6 +235,47 @@ def eval_cmd(
             f"{g.group:>18} {g.queries:>7} {g.map:6.3f} {g.recall_at_1:6.3f} {g.chance_map:6.3f}"
         )
     typer.echo(f"\ningest: {report.ingest_images_per_s:.1f} images/s")
+
+
+@app.command("serve")
+@_guard
+def serve_cmd(
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Bind address [env LOOKALIKE_HOST; default 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port [env LOOKALIKE_PORT; default 8000].")
+    ] = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    device: Device = None,
+) -> None:
+    """Serve the REST API and the web page with uvicorn; Ctrl-C or SIGTERM saves the index."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = ApiSettings(**overrides)
+    engine = make_engine(data_dir, model, weights, pooling, device)
+    engine.catalog  # noqa: B018 - fail now, in one line, if the weights or the model do not fit
+    typer.echo(
+        f"serving {engine.catalog.model_id} from {engine.index_settings.data_dir} on "
+        f"http://{settings.host}:{settings.port} (API docs at /docs)"
+    )
+    # uvicorn re-raises SIGTERM once it has shut down cleanly; exit 0 then, as supervisors expect.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        create_app(engine, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command("demo")

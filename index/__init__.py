@@ -14,7 +14,7 @@ from index.errors import (
 )
 from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
-from index.schemas import Item, ItemStatus
+from index.schemas import Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
 from index.store import Store
 from index.vectors import VectorIndex, as_matrix, label_of
@@ -31,6 +31,8 @@ __all__ = [
     "Item",
     "ItemNotFoundError",
     "ItemStatus",
+    "Job",
+    "JobStatus",
     "Manifest",
     "MetadataFilter",
     "ModelMismatchError",

@@ -8,6 +8,7 @@ saved; a manifest that does not fit the data means a rebuild from LanceDB.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ class Catalog:
         self.dim = dim
         self.settings = settings
         self.index_dir = settings.data_dir / "indexes" / model_id
+        # FAISS indexes are not safe to search while another thread adds or removes.
+        self.lock = threading.RLock()
         self.index: VectorIndex = self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -89,22 +92,25 @@ class Catalog:
     def add(self, item_ids: Sequence[str], vectors: Any) -> None:
         mat = as_matrix(vectors, self.dim)
         self.store.add_embeddings(self.model_id, item_ids, mat)
-        self.index.add(item_ids, mat)
+        with self.lock:
+            self.index.add(item_ids, mat)
 
     def delete(self, item_ids: Sequence[str]) -> None:
         """Delete items everywhere; they are gone from results at once."""
-        self.index.remove(item_ids)
+        with self.lock:
+            self.index.remove(item_ids)
         self.store.delete_items(item_ids)
 
     def save(self) -> Path:
-        manifest = Manifest(
-            model_id=self.model_id,
-            dim=self.dim,
-            index_type=self.index.index_type,
-            lance_version=self.store.embeddings_version(self.model_id, self.dim),
-            count=len(self.index),
-        )
-        return save_index(self.index_dir, self.index, manifest)
+        with self.lock:
+            manifest = Manifest(
+                model_id=self.model_id,
+                dim=self.dim,
+                index_type=self.index.index_type,
+                lance_version=self.store.embeddings_version(self.model_id, self.dim),
+                count=len(self.index),
+            )
+            return save_index(self.index_dir, self.index, manifest)
 
     # ---- reads --------------------------------------------------------------------------
     def vectors_of(self, item_ids: Sequence[str]) -> dict[str, Any]:
@@ -139,7 +145,8 @@ class Catalog:
         total = len(self.index)
         fetch = min(total, (k + len(skip)) * (self.settings.overfetch if where else 1))
         while True:
-            raw = self.index.search(query, fetch)[0]
+            with self.lock:
+                raw = self.index.search(query, fetch)[0]
             candidates = [(i, s) for i, s in raw if i not in skip]
             if min_score is not None:
                 candidates = [(i, s) for i, s in candidates if s >= min_score]

@@ -58,3 +58,39 @@ def embedding_schema(dim: int) -> type[LanceModel]:
 
     Embedding.__name__ = f"Embedding{dim}"
     return Embedding
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Job(LanceModel):
+    """A unit of background work (an ingest, a reindex) and its progress counts."""
+
+    id: str
+    kind: str
+    status: str = JobStatus.queued.value
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = None
+    params_json: str = "{}"
+
+    @classmethod
+    def new(cls, job_id: str, kind: str, total: int = 0, **params: Any) -> Job:
+        now = datetime.now(UTC)
+        return cls(
+            id=job_id,
+            kind=kind,
+            total=total,
+            created_at=now,
+            updated_at=now,
+            params_json=json.dumps(params, sort_keys=True, default=str),
+        )

@@ -16,12 +16,13 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 
 from index.errors import ItemNotFoundError
-from index.schemas import Item, embedding_schema
+from index.schemas import Item, Job, embedding_schema
 
 if TYPE_CHECKING:
     from lancedb.table import Table
 
 ITEMS = "items"
+JOBS = "jobs"
 STATE = "state"
 _IN_CHUNK = 500  # ids per "IN (...)" clause keeps the SQL small
 
@@ -52,6 +53,7 @@ class Store:
         self._db = lancedb.connect(str(path))
         self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
+        self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
 
     # ---- items -------------------------------------------------------------------------
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -168,6 +170,40 @@ class Store:
 
     def embeddings_count(self, model_id: str, dim: int) -> int:
         return int(self.embeddings(model_id, dim).count_rows())
+
+    # ---- items: listing ----------------------------------------------------------------
+    def list_items(self, status: str | None = None) -> list[Item]:
+        """Every item (optionally of one status) ordered by creation time, then id."""
+        q = self.items.search()
+        if status is not None:
+            q = q.where(f"status = {sql_str(status)}")
+        rows = [Item(**{k: r[k] for k in Item.model_fields}) for r in q.limit(None).to_list()]
+        return sorted(rows, key=lambda it: (it.created_at, it.id))
+
+    def update_item(self, item_id: str, **values: Any) -> Item:
+        item = self.get_item(item_id)
+        updated = item.model_copy(update=values)
+        self.upsert_items([updated])
+        return updated
+
+    # ---- jobs ---------------------------------------------------------------------------
+    def save_job(self, job: Job) -> None:
+        self.jobs.merge_insert(
+            "id"
+        ).when_matched_update_all().when_not_matched_insert_all().execute([job.model_dump()])
+
+    def get_job(self, job_id: str) -> Job:
+        rows = self.jobs.search().where(f"id = {sql_str(job_id)}").limit(1).to_list()
+        if not rows:
+            raise ItemNotFoundError(f"No job has the id '{job_id[:80]}'.")
+        return Job(**{k: rows[0][k] for k in Job.model_fields})
+
+    def list_jobs(self, limit: int = 50) -> list[Job]:
+        rows = [
+            Job(**{k: r[k] for k in Job.model_fields})
+            for r in self.jobs.search().limit(None).to_list()
+        ]
+        return sorted(rows, key=lambda j: j.created_at, reverse=True)[:limit]
 
     # ---- state and upkeep ---------------------------------------------------------------
     def get_state(self, key: str) -> str | None:

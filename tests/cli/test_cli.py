@@ -17,7 +17,7 @@ from tests.images import jpeg
 
 runner = CliRunner()
 SMALL = ["--model", "resnet18", "--weights", "none", "--device", "cpu"]
-COMMANDS = ["ingest", "search", "info", "eval", "demo"]
+COMMANDS = ["ingest", "search", "info", "eval", "serve", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,62 @@
+"""The FastAPI application: wiring of settings, services, routes, limits and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import health, items, jobs, search
+from api.services import Services
+from api.settings import ApiSettings
+from engine import Engine
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services(engine, settings)
+        # Open the catalog before the first request: the model check and index load happen here.
+        await run_in_threadpool(lambda: engine.catalog)
+        services.batcher.start()
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.batcher.stop()
+            await run_in_threadpool(services.close)  # saves the index
+
+    app = FastAPI(
+        title="Lookalike",
+        version="0.1.0",
+        summary="Visual similarity search: upload a catalog, ask what looks like this.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    for module in (health, items, search, jobs):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    return app

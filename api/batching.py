@@ -1,0 +1,99 @@
+"""Micro-batching of query embeddings: concurrent queries share one forward pass.
+
+A query waits at most `max_wait` for company, a batch holds at most `max_batch` images, and
+at most `max_queue` queries wait at all: past that the API answers 503 at once instead of
+letting latency grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import Overloaded
+
+EmbedFn = Callable[[Sequence[torch.Tensor]], np.ndarray]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    images: int = 0
+    largest: int = 0
+    forward_seconds: float = 0.0
+    sizes: list[int] = field(default_factory=list)
+
+
+class QueryBatcher:
+    def __init__(self, embed: EmbedFn, max_batch: int, max_wait_s: float, max_queue: int) -> None:
+        self._embed = embed
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[np.ndarray]]] = asyncio.Queue(
+            max_queue
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.stats = BatchStats()
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def embed(self, tensor: torch.Tensor) -> np.ndarray:
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((tensor, future))
+        except asyncio.QueueFull as exc:
+            raise Overloaded("Too many queries are waiting; retry in a moment.") from exc
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = time.monotonic() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and self._queue.empty():
+                    break
+                try:
+                    if remaining > 0:
+                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    else:
+                        batch.append(self._queue.get_nowait())
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+            await self._forward(batch)
+
+    async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
+        start = time.perf_counter()
+        try:
+            vectors = await run_in_threadpool(self._embed, [t for t, _ in batch])
+        except Exception as exc:  # every waiter learns of the failure, none hangs
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.images += len(batch)
+        self.stats.largest = max(self.stats.largest, len(batch))
+        self.stats.forward_seconds += time.perf_counter() - start
+        for (_, fut), vector in zip(batch, vectors, strict=True):
+            if not fut.done():
+                fut.set_result(vector)

@@ -1,0 +1,103 @@
+"""Errors to HTTP, in one place: every error answers `{"error": code, "detail": sentence}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embedder import (
+    EmbedderError,
+    ImageDecodeError,
+    TooManyPixelsError,
+    UnknownModelError,
+    UnsupportedFormatError,
+    WeightsUnavailableError,
+)
+from engine import EngineError, NotIndexedError, SourceNotFoundError
+from index import FilterError, IndexStoreError, ItemNotFoundError, ModelMismatchError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error raised by the API itself, with its status and code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class Overloaded(ApiError):
+    def __init__(self, detail: str = "The server is busy; retry in a moment.") -> None:
+        super().__init__(503, "overloaded", detail)
+
+
+# Most specific first: the first class that matches decides the status.
+STATUS: list[tuple[type[Exception], int]] = [
+    (TooManyPixelsError, 413),
+    (UnsupportedFormatError, 415),
+    (ImageDecodeError, 422),
+    (WeightsUnavailableError, 503),
+    (UnknownModelError, 422),
+    (EmbedderError, 422),
+    (ItemNotFoundError, 404),
+    (SourceNotFoundError, 404),
+    (FilterError, 422),
+    (ModelMismatchError, 409),
+    (NotIndexedError, 409),
+    (EngineError, 400),
+    (IndexStoreError, 500),
+]
+
+
+def error_body(code: str, detail: str) -> dict[str, str]:
+    return {"error": code, "detail": detail}
+
+
+def status_of(exc: Exception) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+def _validation_sentence(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    msg = str(first.get("msg", "is invalid")).rstrip(".")
+    return f"{where or 'The request'}: {msg}."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
+        return JSONResponse(error_body(exc.code, exc.detail), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_request", _validation_sentence(exc)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+
+    for cls in (EmbedderError, IndexStoreError, EngineError):
+
+        @app.exception_handler(cls)
+        async def _package(_: Request, exc: Exception) -> JSONResponse:
+            status = status_of(exc)
+            if status >= 500:
+                log.exception("internal error", exc_info=exc)
+            return JSONResponse(error_body(getattr(exc, "code", "error"), str(exc)), status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse(error_body("internal", "Something went wrong on our side."), 500)

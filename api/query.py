@@ -1,0 +1,83 @@
+"""The query path: embed (micro-batched), combine examples, search a page, make a cursor."""
+
+from __future__ import annotations
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from api.cursor import SearchCursor, encode
+from api.errors import ApiError
+from api.services import Services
+from index import Catalog, Hit, MetadataFilter
+
+NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
+
+
+async def embed_upload(services: Services, data: bytes) -> np.ndarray:
+    prepared = await run_in_threadpool(services.engine.embedder.prepare, data)
+    return await services.batcher.embed(prepared.tensor)
+
+
+def combine(positives: list[np.ndarray], negatives: list[np.ndarray]) -> np.ndarray:
+    """mean(positives) - 0.5 * mean(negatives), back on the unit sphere."""
+    if not positives:
+        raise ApiError(422, "no_examples", "Give at least one positive example, by id or upload.")
+    query = np.mean(positives, axis=0)
+    if negatives:
+        query = query - NEGATIVE_WEIGHT * np.mean(negatives, axis=0)
+    norm = float(np.linalg.norm(query))
+    if norm < 1e-6:
+        raise ApiError(422, "no_examples", "The positive and negative examples cancel out.")
+    return (query / norm).astype(np.float32)
+
+
+def check_k(services: Services, k: int | None) -> int:
+    k = services.settings.default_k if k is None else k
+    if not 1 <= k <= services.settings.max_k:
+        raise ApiError(422, "bad_k", f"k must be between 1 and {services.settings.max_k}, not {k}.")
+    return k
+
+
+def search_page(
+    catalog: Catalog,
+    vector: np.ndarray,
+    k: int,
+    *,
+    filter_spec: dict | None,
+    min_score: float | None,
+    exclude: list[str],
+    after: tuple[float, str] | None = None,
+) -> tuple[list[Hit], str | None]:
+    """One page of hits ranked after `after`, and the cursor for the page that follows."""
+    where = MetadataFilter.parse(filter_spec)
+    # Every page searches with the vector as the cursor stores it (float16), so that
+    # scores, and so the page boundary, are the same from one page to the next.
+    vector = SearchCursor.unpack_vector(SearchCursor.pack_vector(vector))
+    fetch = k if after is None else 2 * k
+    while True:
+        hits = catalog.search(vector, fetch, where=where, exclude=[exclude], min_score=min_score)[0]
+        ordered = sorted(hits, key=lambda h: (-h.score, h.item.id))
+        if after is not None:
+            ordered = [h for h in ordered if (-h.score, h.item.id) > (-after[0], after[1])]
+        exhausted = len(hits) < fetch
+        if len(ordered) >= k or exhausted:
+            break
+        fetch *= 2
+    page = ordered[:k]
+    more = len(ordered) > k or not exhausted
+    cursor = None
+    if page and more:
+        last = page[-1]
+        cursor = encode(
+            SearchCursor(
+                model_id=catalog.model_id,
+                vector=SearchCursor.pack_vector(vector),
+                k=k,
+                filter=filter_spec,
+                min_score=min_score,
+                exclude=exclude,
+                after_score=last.score,
+                after_id=last.item.id,
+            )
+        )
+    return page, cursor

@@ -1,0 +1,34 @@
+from fastapi import APIRouter
+
+from api.schemas import HealthOut, ReadyOut
+from api.services import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut, summary="The process is alive")
+def health() -> HealthOut:
+    return HealthOut()
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyOut,
+    summary="The index is loaded and matches the model",
+    responses={503: {"model": ReadyOut, "description": "Not ready, with the reason."}},
+)
+def ready(services: ServicesDep):  # type: ignore[no-untyped-def]
+    from fastapi.responses import JSONResponse
+
+    engine = services.engine
+    try:
+        catalog = engine.catalog
+    except Exception as exc:
+        body = ReadyOut(ready=False, model_id=engine.active_model_id, indexed=0, detail=str(exc))
+        return JSONResponse(body.model_dump(), status_code=503)
+    return ReadyOut(
+        ready=True,
+        model_id=catalog.model_id,
+        indexed=len(catalog.index),
+        detail=f"serving {len(catalog.index)} items with {catalog.model_id}",
+    )

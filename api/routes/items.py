@@ -1,0 +1,276 @@
+"""Items: upload, get, look up by key, list, fetch image and thumbnail, update, delete."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.cursor import ItemCursor, decode, encode
+from api.errors import ApiError
+from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
+from api.services import Services, ServicesDep
+from embedder import decode_image
+from engine import Source
+from index import MetadataFilter
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such item."},
+    422: {"model": ErrorOut, "description": "A parameter is invalid."},
+}
+MAX_METADATA_BYTES = 16 * 1024
+MAX_METADATA_DEPTH = 5
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    """A JSON object of at most 16 KiB and 5 levels; raises ValueError with the reason."""
+    if raw is None or raw.strip() == "":
+        return {}
+    if len(raw.encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"The metadata is over {MAX_METADATA_BYTES:,} bytes.")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"The metadata is not valid JSON ({exc.msg}).") from exc
+    if not isinstance(value, dict):
+        raise ValueError("The metadata must be a JSON object.")
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"The metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
+    return value
+
+
+def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
+    if not values:
+        return [None] * n
+    if len(values) == 1 and n > 1 and name == "metadata":
+        return values * n  # one metadata object for every file
+    if len(values) != n:
+        raise ApiError(422, "misaligned", f"Send one {name} per file ({n}), not {len(values)}.")
+    return list(values)
+
+
+@router.post(
+    "",
+    response_model=UploadResponse,
+    summary="Upload one or many catalog images",
+    description="Multipart form: `files` (repeat for many), optionally one `client_keys` and "
+    "one `metadata` (a JSON object) per file, in the same order. A file already in the "
+    "catalog is reported as `existed` and nothing new is created. A bad image fails alone. "
+    "With `wait=false` the work runs in the background and a job is returned (202).",
+    responses={
+        202: {"model": JobOut, "description": "Accepted as a background job."},
+        **ERRORS,
+        413: {"model": ErrorOut, "description": "The body is too large."},
+    },
+)
+async def upload(
+    services: ServicesDep,
+    files: Annotated[list[UploadFile], File(description="Image files.")],
+    client_keys: Annotated[
+        list[str] | None, Form(description="Your key per file (SKU, name).")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None, Form(description='JSON object per file, e.g. {"colour": "red"}.')
+    ] = None,
+    wait: Annotated[
+        bool, Query(description="Answer when done (true) or at once with a job.")
+    ] = True,
+):  # type: ignore[no-untyped-def]
+    cap = services.settings.max_files_per_request
+    if len(files) > cap:
+        raise ApiError(
+            413, "too_many_files", f"Send at most {cap} files per request, not {len(files)}."
+        )
+    keys = _aligned(client_keys, len(files), "client_keys")
+    metas = _aligned(metadata, len(files), "metadata")
+    results: list[UploadResult | None] = []
+    sources: list[Source] = []
+    for upload_file, key, meta in zip(files, keys, metas, strict=True):
+        name = upload_file.filename
+        try:
+            parsed = parse_metadata(meta)
+        except ValueError as exc:
+            results.append(
+                UploadResult(
+                    filename=name,
+                    item_id=None,
+                    status="failed",
+                    existed=False,
+                    error=str(exc),
+                    client_key=key,
+                )
+            )
+            continue
+        data = await upload_file.read()
+        sources.append(
+            Source(uri=f"upload:{name or ''}", data=data, client_key=key or None, metadata=parsed)
+        )
+        results.append(None)
+    if not wait:
+        job = await run_in_threadpool(services.ingest_later, sources)
+        return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+    report = await run_in_threadpool(services.ingest_now, sources)
+    outcomes = iter(report.outcomes)
+    final: list[UploadResult] = []
+    for result, key in zip(results, keys, strict=True):
+        if result is not None:
+            final.append(result)
+            continue
+        o = next(outcomes)
+        status = {"added": "added", "skipped": "existed", "failed": "failed"}[o.status]
+        final.append(
+            UploadResult(
+                filename=o.source.removeprefix("upload:") or None,
+                item_id=o.item_id,
+                status=status,
+                existed=status == "existed",
+                error=o.error,
+                client_key=key,
+            )
+        )
+    return UploadResponse(
+        results=final,
+        added=sum(r.status == "added" for r in final),
+        existed=sum(r.existed for r in final),
+        failed=sum(r.status == "failed" for r in final),
+    )
+
+
+@router.get(
+    "", response_model=ItemPage, summary="List items, with filters and a cursor", responses=ERRORS
+)
+def list_items(
+    services: ServicesDep,
+    status: Annotated[str | None, Query(description="embedded, failed or queued")] = None,
+    filter: Annotated[
+        str | None, Query(description='Metadata filter as JSON, e.g. {"colour":"red"}')
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> ItemPage:
+    where = MetadataFilter.parse(filter)
+    items = services.engine.store.list_items(status)
+    if cursor:
+        after = decode(cursor, ItemCursor)
+        items = [
+            i for i in items if (i.created_at.isoformat(), i.id) > (after.created_at, after.id)
+        ]
+    if where:
+        items = [i for i in items if where.matches(i.metadata)]
+    page = items[:limit]
+    next_cursor = None
+    if len(items) > limit:
+        last = page[-1]
+        next_cursor = encode(ItemCursor(created_at=last.created_at.isoformat(), id=last.id))
+    return ItemPage(items=[ItemOut.of(i) for i in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/by-key/{client_key}",
+    response_model=list[ItemOut],
+    summary="Look up items by your key",
+    responses=ERRORS,
+)
+def by_key(services: ServicesDep, client_key: str) -> list[ItemOut]:
+    return [ItemOut.of(i) for i in services.engine.store.find_by_client_key(client_key)]
+
+
+@router.get("/{item_id}", response_model=ItemOut, summary="Get an item", responses=ERRORS)
+def get_item(services: ServicesDep, item_id: str) -> ItemOut:
+    return ItemOut.of(services.engine.store.get_item(item_id))
+
+
+@router.get(
+    "/{item_id}/image",
+    summary="The original image bytes",
+    responses=ERRORS,
+    response_class=Response,
+)
+def get_image(services: ServicesDep, item_id: str) -> Response:
+    item = services.engine.store.get_item(item_id)
+    data = services.engine.blobs.get(item_id)
+    media = f"image/{(item.format or 'octet-stream').lower()}"
+    return Response(
+        data, media_type=media, headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )
+
+
+def _thumbnail(services: Services, item_id: str) -> bytes:
+    size = services.settings.thumbnail_px
+    path = services.thumbs_dir / f"{size}" / item_id[:2] / f"{item_id}.jpg"
+    if path.is_file():
+        return path.read_bytes()
+    decoded = decode_image(services.engine.blobs.get(item_id), draft_size=size)
+    image = decoded.image
+    image.thumbnail((size, size))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+    return buf.getvalue()
+
+
+@router.get(
+    "/{item_id}/thumbnail",
+    summary="A small JPEG of the image",
+    responses=ERRORS,
+    response_class=Response,
+)
+def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
+    services.engine.store.get_item(item_id)
+    return Response(
+        _thumbnail(services, item_id),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+@router.patch(
+    "/{item_id}", response_model=ItemOut, summary="Update metadata or client key", responses=ERRORS
+)
+def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut:
+    values: dict[str, Any] = {}
+    if patch.metadata is not None:
+        try:
+            values["metadata_json"] = json.dumps(
+                parse_metadata(json.dumps(patch.metadata)), sort_keys=True
+            )
+        except ValueError as exc:
+            raise ApiError(422, "bad_metadata", str(exc)) from exc
+    if patch.client_key is not None:
+        values["client_key"] = patch.client_key
+    with services.write_lock:
+        return ItemOut.of(services.engine.store.update_item(item_id, **values))
+
+
+@router.delete(
+    "/{item_id}",
+    status_code=204,
+    summary="Delete an item; it leaves results at once",
+    responses=ERRORS,
+    response_class=Response,
+)
+def delete_item(services: ServicesDep, item_id: str) -> Response:
+    engine = services.engine
+    engine.store.get_item(item_id)
+    with services.write_lock:
+        engine.catalog.delete([item_id])
+        engine.blobs.delete(item_id)
+        for thumb in services.thumbs_dir.glob(f"*/{item_id[:2]}/{item_id}.jpg"):
+            thumb.unlink(missing_ok=True)
+    return Response(status_code=204)

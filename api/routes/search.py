@@ -1,0 +1,193 @@
+"""Search: by uploaded image(s), by item id, by positive and negative examples, by cursor."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from api.cursor import SearchCursor, decode
+from api.errors import ApiError
+from api.query import check_k, combine, embed_upload, search_page
+from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
+from api.services import Services, ServicesDep
+from index import Hit, MetadataFilter, ModelMismatchError, content_id
+
+router = APIRouter(prefix="/v1", tags=["search"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "An example id is unknown."},
+    413: {"model": ErrorOut, "description": "The image or body is too large."},
+    415: {"model": ErrorOut, "description": "The image format is not supported."},
+    422: {"model": ErrorOut, "description": "Bad image, filter, k or cursor."},
+    503: {"model": ErrorOut, "description": "Too many queries waiting; retry."},
+}
+
+
+def _response(
+    services: Services, hits: list[Hit], cursor: str | None, start: float
+) -> SearchResponse:
+    return SearchResponse(
+        hits=[
+            HitOut(
+                item_id=h.item.id,
+                client_key=h.item.client_key,
+                score=round(h.score, 6),
+                metadata=h.item.metadata,
+                thumbnail_url=f"/v1/items/{h.item.id}/thumbnail",
+                image_url=f"/v1/items/{h.item.id}/image",
+            )
+            for h in hits
+        ],
+        model_id=services.engine.catalog.model_id,
+        next_cursor=cursor,
+        took_ms=round((time.perf_counter() - start) * 1000, 3),
+    )
+
+
+def _stored_vectors(services: Services, ids: list[str]) -> list[np.ndarray]:
+    found = services.engine.catalog.vectors_of(ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        from index import ItemNotFoundError
+
+        raise ItemNotFoundError(f"No embedded item has the id '{missing[0][:80]}'.")
+    return [found[i] for i in ids]
+
+
+async def _run(
+    services: Services,
+    vector: np.ndarray,
+    k: int,
+    filter_spec: dict | None,
+    min_score: float | None,
+    exclude: list[str],
+    after: tuple[float, str] | None,
+    start: float,
+) -> SearchResponse:
+    MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
+    hits, cursor = await run_in_threadpool(
+        search_page,
+        services.engine.catalog,
+        vector,
+        k,
+        filter_spec=filter_spec,
+        min_score=min_score,
+        exclude=exclude,
+        after=after,
+    )
+    return _response(services, hits, cursor, start)
+
+
+def _filter_param(raw: str | None) -> dict | None:
+    """Validate a filter given as JSON text (FilterError, a 422, says what is wrong)."""
+    if raw is None or raw.strip() == "":
+        return None
+    MetadataFilter.parse(raw)
+    return json.loads(raw)
+
+
+@router.post(
+    "/search/image",
+    response_model=SearchResponse,
+    summary="Search by uploaded image(s), optionally with more examples",
+    description="Multipart form. `files`: one or more query images (positives). Optional "
+    "`negative_files`, `positive_ids`, `negative_ids` (repeatable) steer the query: it is "
+    "mean(positives) - 0.5 mean(negatives). `filter` is a JSON object (equality, "
+    '`{"in": [...]}`, `{"gte": n, "lt": m}`). The query images themselves are left out of '
+    "the results unless `exclude_self=false`.",
+    responses=ERRORS,
+)
+async def search_by_image(
+    services: ServicesDep,
+    files: Annotated[list[UploadFile], File(description="Query image(s).")],
+    negative_files: Annotated[
+        list[UploadFile] | None, File(description="Images to move away from.")
+    ] = None,
+    positive_ids: Annotated[list[str] | None, Form()] = None,
+    negative_ids: Annotated[list[str] | None, Form()] = None,
+    k: Annotated[int | None, Form(description="Results per page (default 10).")] = None,
+    filter: Annotated[
+        str | None, Form(description='e.g. {"colour": "red", "price": {"lt": 50}}')
+    ] = None,
+    min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
+    exclude_self: Annotated[bool, Form()] = True,
+) -> SearchResponse:
+    start = time.perf_counter()
+    k = check_k(services, k)
+    filter_spec = _filter_param(filter)
+    if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
+        raise ApiError(413, "too_many_files", "Too many query images in one request.")
+    datas = [await f.read() for f in files]
+    negative_datas = [await f.read() for f in negative_files or []]
+    positives = [await embed_upload(services, d) for d in datas]
+    negatives = [await embed_upload(services, d) for d in negative_datas]
+    ids_pos, ids_neg = list(positive_ids or []), list(negative_ids or [])
+    if ids_pos or ids_neg:
+        positives += _stored_vectors(services, ids_pos)
+        negatives += _stored_vectors(services, ids_neg)
+    vector = combine(positives, negatives)
+    exclude = (
+        [content_id(d) for d in datas + negative_datas] + ids_pos + ids_neg if exclude_self else []
+    )
+    return await _run(services, vector, k, filter_spec, min_score, exclude, None, start)
+
+
+@router.get(
+    "/items/{item_id}/similar",
+    response_model=SearchResponse,
+    summary="Items that look like this item",
+    description="Uses the item's stored vector: no image is decoded, no model is run.",
+    responses=ERRORS,
+)
+async def similar_to_item(
+    services: ServicesDep,
+    item_id: str,
+    k: Annotated[int | None, Query(description="Results per page (default 10).")] = None,
+    filter: Annotated[str | None, Query(description="Metadata filter as a JSON object.")] = None,
+    min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+    exclude_self: bool = True,
+) -> SearchResponse:
+    start = time.perf_counter()
+    k = check_k(services, k)
+    filter_spec = _filter_param(filter)
+    vector = _stored_vectors(services, [item_id])[0]
+    exclude = [item_id] if exclude_self else []
+    return await _run(services, vector, k, filter_spec, min_score, exclude, None, start)
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Search by example ids, or fetch the next page with a cursor",
+    responses=ERRORS,
+)
+async def search_by_examples(services: ServicesDep, request: SearchRequest) -> SearchResponse:
+    start = time.perf_counter()
+    if request.cursor:
+        cur = decode(request.cursor, SearchCursor)
+        if cur.model_id != services.engine.catalog.model_id:
+            raise ModelMismatchError(
+                "The cursor belongs to an index of another model; search again."
+            )
+        return await _run(
+            services,
+            cur.query_vector(),
+            cur.k,
+            cur.filter,
+            cur.min_score,
+            cur.exclude,
+            (cur.after_score, cur.after_id),
+            start,
+        )
+    k = check_k(services, request.k)
+    if request.filter is not None:
+        MetadataFilter.parse(request.filter)
+    positives = _stored_vectors(services, request.positive_ids)
+    negatives = _stored_vectors(services, request.negative_ids)
+    vector = combine(positives, negatives)
+    exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
+    return await _run(services, vector, k, request.filter, request.min_score, exclude, None, start)

@@ -1,0 +1,22 @@
+"""API settings, read from the environment with the LOOKALIKE_ prefix."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Bind address; localhost unless you mean it.")
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="Largest request body; checked while streaming."
+    )
+    max_files_per_request: int = Field(100, ge=1)
+    max_k: int = Field(100, ge=1, description="Largest number of results one search returns.")
+    default_k: int = Field(10, ge=1)
+    batch_max: int = Field(32, ge=1, description="Query images gathered into one forward pass.")
+    batch_wait_ms: float = Field(2.0, ge=0, description="How long a query waits for company.")
+    queue_max: int = Field(256, ge=1, description="Queries waiting beyond this answer 503.")
+    thumbnail_px: int = Field(256, ge=16, le=2048)
+    cors_origins: list[str] = Field(default_factory=list, description="Off unless set.")

@@ -1,0 +1,178 @@
+"""The real thing: `lookalike serve` in its own process, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.client import LookalikeClient, LookalikeError
+from tests.images import jpeg
+
+LIMIT = 1024 * 1024
+HEAD = "POST /v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LOOKALIKE_MAX_BODY_BYTES": str(LIMIT), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "lookalike"),
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--model",
+                "resnet18",
+                "--weights",
+                "none",
+                "--device",
+                "cpu",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server died: {self.proc.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        return self.proc.returncode, out
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "data")
+    yield srv
+    if srv.proc.poll() is None:
+        srv.proc.kill()
+
+
+@pytest.mark.slow
+def test_upload_search_restart(server: Server, tmp_path: Path) -> None:
+    with LookalikeClient(server.url) as client:
+        up = client.upload(
+            [jpeg(i) for i in range(10)],
+            client_keys=[f"k{i}" for i in range(10)],
+            metadata=[{"n": i} for i in range(10)],
+        )
+        assert up.added == 10
+        found = client.search_image(jpeg(3), k=3)
+        assert len(found.hits) == 3 and found.hits[0].client_key != "k3"  # self left out
+        with pytest.raises(LookalikeError) as err:
+            client.search_image(b"not an image")
+        assert err.value.status == 422 and err.value.code == "not_an_image"
+    code, out = server.stop()
+    assert code == 0, out
+    manifest = next((tmp_path / "data" / "indexes").glob("*/*/manifest.json"))
+    assert json.loads(manifest.read_text())["count"] == 10  # saved on SIGTERM
+
+    again = Server(tmp_path / "data")
+    try:
+        ready = httpx.get(again.url + "/ready").json()
+        assert ready["indexed"] == 10
+    finally:
+        again.stop()
+
+
+@pytest.mark.slow
+def test_concurrent_uploads_and_searches(server: Server) -> None:
+    httpx.post(server.url + "/v1/items", files=[("files", (f"{i}.jpg", jpeg(i))) for i in range(8)])
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+            searches = [
+                c.post(
+                    "/v1/search/image", files=[("files", ("q.jpg", jpeg(100 + i)))], data={"k": "5"}
+                )
+                for i in range(24)
+            ]
+            uploads = [
+                c.post("/v1/items", files=[("files", (f"u{i}.jpg", jpeg(300 + i)))])
+                for i in range(6)
+            ]
+            responses = await asyncio.gather(*searches, *uploads)
+            return [r.status_code for r in responses]
+
+    codes = asyncio.run(run())
+    assert codes == [200] * 30
+    items = httpx.get(server.url + "/v1/items", params={"limit": 100}).json()["items"]
+    assert len(items) == 14
+
+
+def _read_status(sock: socket.socket) -> int:
+    sock.settimeout(10)
+    head = sock.recv(4096).decode(errors="replace")
+    return int(head.split()[1])
+
+
+@pytest.mark.slow
+def test_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
+    # A declared length over the cap: answered without sending a byte of body.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            f"{HEAD}Content-Length: {10**10}\r\n\r\n".encode()
+        )
+        assert _read_status(sock) == 413
+    # A chunked body with no declared length: cut off once the running count passes the cap.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            f"{HEAD}Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        part = (
+            b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n"
+        )
+        sock.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        chunk = b"x" * 65536
+        sent = 0
+        sock.settimeout(0.05)
+        status = None
+        while sent < 50 * LIMIT:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            except OSError:
+                break
+            try:
+                data = sock.recv(4096)
+                if data:
+                    status = int(data.decode(errors="replace").split()[1])
+                    break
+            except TimeoutError:
+                continue
+        if status is None:
+            status = _read_status(sock)
+        assert status == 413
+        assert sent < 10 * LIMIT
