@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,58 +12,8 @@ import httpx
 import pytest
 
 from api.client import LookalikeClient, LookalikeError
+from tests.api.server import HEAD, LIMIT, Server
 from tests.images import jpeg
-
-LIMIT = 1024 * 1024
-HEAD = "POST /v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LOOKALIKE_MAX_BODY_BYTES": str(LIMIT), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "lookalike"),
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--model",
-                "resnet18",
-                "--weights",
-                "none",
-                "--device",
-                "cpu",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server died: {self.proc.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not become ready")
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
-        return self.proc.returncode, out
 
 
 @pytest.fixture
@@ -141,15 +86,11 @@ def _read_status(sock: socket.socket) -> int:
 def test_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
     # A declared length over the cap: answered without sending a byte of body.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(
-            f"{HEAD}Content-Length: {10**10}\r\n\r\n".encode()
-        )
+        sock.sendall(f"{HEAD}Content-Length: {10**10}\r\n\r\n".encode())
         assert _read_status(sock) == 413
     # A chunked body with no declared length: cut off once the running count passes the cap.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(
-            f"{HEAD}Transfer-Encoding: chunked\r\n\r\n".encode()
-        )
+        sock.sendall(f"{HEAD}Transfer-Encoding: chunked\r\n\r\n".encode())
         part = (
             b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n"
