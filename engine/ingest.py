@@ -1,28 +1,34 @@
-"""Ingest: files in, items and embeddings stored, the index updated.
+"""Ingest in two steps, so that a worker can do the second one on its own.
 
-Per chunk: read and hash (threads), skip what is already embedded, decode and transform
-(threads), one forward pass, one LanceDB write for items and one for embeddings. The next
-chunk is read and decoded while the current one is on the model. A bad file fails alone.
+1. `register`: read and hash the files (threads), keep the bytes in the blob store and write
+   the items as queued, one LanceDB write per chunk. What the catalog already holds under
+   the model is skipped. Nothing is decoded yet.
+2. `embed_items`: for item ids, load the blobs, decode and transform them (threads, one
+   chunk ahead of the model), run one forward pass per chunk, write the vectors in one
+   LanceDB write and the items' statuses in another. A bad image fails alone.
+
+`ingest` does both in this process; the workers run step 2 for the API.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedder import EmbedderError, Prepared
+from embedder import Embedder, EmbedderError, Prepared
 from engine.engine import Engine
 from engine.errors import SourceNotFoundError
-from index import Item, ItemStatus, content_id
+from index import Item, ItemNotFoundError, ItemStatus, content_id
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
 )
 Progress = Callable[[int], None]
+VectorSink = Callable[[Sequence[str], Any], None]
 
 
 @dataclass
@@ -46,7 +52,7 @@ class Source:
 class Outcome:
     source: str
     item_id: str | None
-    status: str  # "added", "skipped" or "failed"
+    status: str  # "queued", "added", "skipped" or "failed"
     error: str | None = None
 
 
@@ -94,122 +100,179 @@ def find_images(paths: Iterable[str | Path]) -> list[Source]:
     return sources
 
 
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+# ---- step 1: register -------------------------------------------------------------------
+def _read(engine: Engine, src: Source) -> tuple[Source, bytes | None, str | None, str | None]:
+    """(source, bytes, item id, error) for one source."""
+    try:
+        data = src.read()
+    except OSError as exc:
+        return src, None, None, f"The file could not be read ({exc.strerror or exc})."
+    cap = engine.settings.max_file_bytes
+    if len(data) > cap:
+        return (
+            src,
+            None,
+            content_id(data),
+            f"The file is {len(data):,} bytes, over the limit of {cap:,}.",
+        )
+    return src, data, content_id(data), None
+
+
+def register(
+    engine: Engine, sources: Sequence[Source], model_id: str, dim: int, pool: ThreadPoolExecutor
+) -> list[Outcome]:
+    """Store the bytes and queued item rows; outcomes are queued, skipped or failed."""
+    outcomes: list[Outcome] = []
+    for chunk in _chunks(sources, 256):
+        read = list(pool.map(lambda s: _read(engine, s), chunk))
+        ids = [item_id for _, data, item_id, _ in read if data is not None and item_id]
+        done = engine.store.embedded_ids(model_id, dim, ids)
+        rows: list[Item] = []
+        seen: set[str] = set()
+        for src, data, item_id, error in read:
+            if error is not None or data is None or item_id is None:
+                outcomes.append(Outcome(src.uri, item_id, "failed", error))
+                if item_id is not None:
+                    rows.append(_item(item_id, src, len(data or b""), ItemStatus.failed, error))
+                continue
+            if item_id in done or item_id in seen:
+                outcomes.append(Outcome(src.uri, item_id, "skipped"))
+                continue
+            seen.add(item_id)
+            engine.blobs.put(data)
+            rows.append(_item(item_id, src, len(data), ItemStatus.queued, None))
+            outcomes.append(Outcome(src.uri, item_id, "queued"))
+        engine.store.upsert_items(rows)
+    return outcomes
+
+
+def _item(item_id: str, src: Source, size: int, status: ItemStatus, error: str | None) -> Item:
+    return Item.new(
+        item_id,
+        client_key=src.client_key,
+        source=src.uri,
+        metadata=src.metadata,
+        size_bytes=size,
+        status=status.value,
+        error=error,
+    )
+
+
+# ---- step 2: embed ----------------------------------------------------------------------
 @dataclass
 class _Loaded:
-    source: Source
-    item_id: str | None = None
-    data: bytes | None = None
+    item: Item
     prepared: Prepared | None = None
     error: str | None = None
-    skipped: bool = False
 
 
-class Ingestor:
-    def __init__(self, engine: Engine) -> None:
+class _Embedding:
+    def __init__(self, engine: Engine, embedder: Embedder, pool: ThreadPoolExecutor) -> None:
         self.engine = engine
-        self.catalog = engine.catalog  # opens (and checks) the model's catalog up front
-        self.embedder = engine.embedder
+        self.embedder = embedder
+        self.pool = pool
 
-    def _read(self, src: Source) -> _Loaded:
+    def _decode(self, item: Item) -> _Loaded:
         try:
-            data = src.read()
-        except OSError as exc:
-            return _Loaded(src, error=f"The file could not be read ({exc.strerror or exc}).")
-        if len(data) > self.engine.settings.max_file_bytes:
-            return _Loaded(
-                src,
-                item_id=content_id(data),
-                error=f"The file is {len(data):,} bytes, over the limit of "
-                f"{self.engine.settings.max_file_bytes:,}.",
-            )
-        return _Loaded(src, item_id=content_id(data), data=data)
+            return _Loaded(item, prepared=self.embedder.prepare(self.engine.blobs.get(item.id)))
+        except (EmbedderError, ItemNotFoundError) as exc:
+            return _Loaded(item, error=str(exc))
 
-    def _decode(self, loaded: _Loaded) -> _Loaded:
-        try:
-            assert loaded.data is not None
-            loaded.prepared = self.embedder.prepare(loaded.data)
-        except EmbedderError as exc:
-            loaded.error = str(exc)
-        return loaded
+    def load(self, ids: Sequence[str]) -> list[_Loaded]:
+        items = self.engine.store.get_items(ids)
+        return list(self.pool.map(self._decode, [items[i] for i in ids if i in items]))
 
-    def _load_chunk(self, pool: ThreadPoolExecutor, chunk: Sequence[Source]) -> list[_Loaded]:
-        loaded = list(pool.map(self._read, chunk))
-        ids = [x.item_id for x in loaded if x.item_id and not x.error]
-        done = self.engine.store.embedded_ids(self.catalog.model_id, self.catalog.dim, ids)
-        seen: set[str] = set()
-        todo: list[_Loaded] = []
-        for x in loaded:
-            if x.error or x.item_id is None:
-                continue
-            if x.item_id in done or x.item_id in seen:
-                x.skipped = True
-            else:
-                seen.add(x.item_id)
-                todo.append(x)
-        list(pool.map(self._decode, todo))
-        return loaded
-
-    def _write_chunk(self, loaded: list[_Loaded], report: IngestReport) -> None:
-        good = [x for x in loaded if x.prepared is not None and not x.skipped]
+    def write(self, loaded: list[_Loaded], sink: VectorSink) -> list[Outcome]:
+        good = [x for x in loaded if x.prepared is not None]
         vectors = self.embedder.embed_tensors([x.prepared.tensor for x in good])  # type: ignore[union-attr]
         rows: list[Item] = []
+        outcomes: list[Outcome] = []
         for x in loaded:
-            if x.skipped:
-                report.outcomes.append(Outcome(x.source.uri, x.item_id, "skipped"))
-                continue
-            if x.item_id is None:  # unreadable file: no bytes, no id, nothing to store
-                report.outcomes.append(Outcome(x.source.uri, None, "failed", x.error))
-                continue
-            ok = x.prepared is not None
-            if ok:
-                self.engine.blobs.put(x.data)  # type: ignore[arg-type]
-            rows.append(
-                Item.new(
-                    x.item_id,
-                    client_key=x.source.client_key,
-                    source=x.source.uri,
-                    metadata=x.source.metadata,
-                    width=x.prepared.width if ok else None,  # type: ignore[union-attr]
-                    height=x.prepared.height if ok else None,  # type: ignore[union-attr]
-                    format=x.prepared.format if ok else None,  # type: ignore[union-attr]
-                    size_bytes=len(x.data or b""),
-                    status=(ItemStatus.embedded if ok else ItemStatus.failed).value,
-                    error=x.error,
-                )
-            )
-            report.outcomes.append(
-                Outcome(x.source.uri, x.item_id, "added" if ok else "failed", x.error)
-            )
-        # Items first, then vectors: a crash in between leaves items whose vectors a re-run adds.
+            p = x.prepared
+            update: dict[str, Any] = {
+                "status": (ItemStatus.embedded if p else ItemStatus.failed).value,
+                "error": x.error,
+            }
+            if p is not None:
+                update.update(width=p.width, height=p.height, format=p.format)
+            rows.append(x.item.model_copy(update=update))
+            outcomes.append(Outcome(x.item.source, x.item.id, "added" if p else "failed", x.error))
+        # Statuses first, then vectors: a crash in between leaves items whose vectors a
+        # rerun of the same batch adds (a rerun skips nothing that has no vector).
         self.engine.store.upsert_items(rows)
-        self.catalog.add([x.item_id for x in good], vectors)  # type: ignore[misc]
+        sink([x.item.id for x in good], vectors)
+        return outcomes
 
-    def run(self, sources: Sequence[Source], progress: Progress | None = None) -> IngestReport:
-        report = IngestReport()
-        start = time.perf_counter()
-        size = max(self.embedder.settings.batch_size, 8)
-        chunks = [sources[i : i + size] for i in range(0, len(sources), size)]
-        threads = self.engine.settings.decode_threads
-        with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1) as stager:
-            pending: Future[list[_Loaded]] | None = None
-            if chunks:
-                pending = stager.submit(self._load_chunk, pool, chunks[0])
+
+def embed_items(
+    engine: Engine,
+    item_ids: Sequence[str],
+    *,
+    embedder: Embedder,
+    sink: VectorSink,
+    progress: Progress | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[Outcome]:
+    """Embed stored items, a chunk ahead decoding while the model runs; idempotent."""
+    model_id = embedder.model_id
+    done = engine.store.embedded_ids(model_id, embedder.dim, list(item_ids))
+    outcomes = [Outcome("", i, "skipped") for i in item_ids if i in done]
+    todo = [i for i in dict.fromkeys(item_ids) if i not in done]
+    if progress and outcomes:
+        progress(len(outcomes))
+    own_pool = pool is None
+    pool = pool or ThreadPoolExecutor(engine.settings.decode_threads)
+    work = _Embedding(engine, embedder, pool)
+    chunks = list(_chunks(todo, max(embedder.settings.batch_size, 8)))
+    try:
+        with ThreadPoolExecutor(1) as stager:
+            pending: Future[list[_Loaded]] | None = (
+                stager.submit(work.load, chunks[0]) if chunks else None
+            )
             for n in range(len(chunks)):
                 assert pending is not None
                 loaded = pending.result()
-                if n + 1 < len(chunks):  # decode the next chunk while this one is embedded
-                    pending = stager.submit(self._load_chunk, pool, chunks[n + 1])
-                self._write_chunk(loaded, report)
+                if n + 1 < len(chunks):  # decode the next chunk while this one is on the model
+                    pending = stager.submit(work.load, chunks[n + 1])
+                outcomes.extend(work.write(loaded, sink))
                 if progress:
-                    progress(len(loaded))
-        if report.added:
-            self.engine.store.compact()
-            self.catalog.save()
-        report.seconds = time.perf_counter() - start
-        return report
+                    progress(len(chunks[n]))
+    finally:
+        if own_pool:
+            pool.shutdown()
+    return outcomes
 
 
 def ingest(
     engine: Engine, sources: Sequence[Source], progress: Progress | None = None
 ) -> IngestReport:
-    return Ingestor(engine).run(sources, progress)
+    """Register and embed in this process, then save the index."""
+    start = time.perf_counter()
+    catalog = engine.catalog  # opens and checks the model's catalog up front
+    with ThreadPoolExecutor(engine.settings.decode_threads) as pool:
+        registered = register(engine, sources, catalog.model_id, catalog.dim, pool)
+        early = [o for o in registered if o.status != "queued"]
+        if progress and early:
+            progress(len(early))
+        queued = [o.item_id for o in registered if o.status == "queued" and o.item_id]
+        embedded = embed_items(
+            engine, queued, embedder=engine.embedder, sink=catalog.add, progress=progress, pool=pool
+        )
+    by_id = {o.item_id: o for o in embedded}
+    report = IngestReport()
+    for o in registered:
+        if o.status == "queued":
+            result = by_id[o.item_id]
+            report.outcomes.append(Outcome(o.source, o.item_id, result.status, result.error))
+        else:
+            report.outcomes.append(o)
+    if report.added:
+        engine.store.compact()
+        catalog.save()
+    report.seconds = time.perf_counter() - start
+    return report

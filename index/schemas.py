@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from lancedb.pydantic import LanceModel, Vector
+from pydantic import field_validator
 
 
 class ItemStatus(StrEnum):
@@ -17,7 +18,16 @@ class ItemStatus(StrEnum):
     failed = "failed"
 
 
-class Item(LanceModel):
+class _Row(LanceModel):
+    """LanceDB hands timestamps back without a zone; they were written in UTC."""
+
+    @field_validator("created_at", "updated_at", "sent_at", check_fields=False)
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class Item(_Row):
     """A catalog item. Its id is the sha256 of the image bytes (content addressing)."""
 
     id: str
@@ -68,7 +78,7 @@ class JobStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class Job(LanceModel):
+class Job(_Row):
     """A unit of background work (an ingest, a reindex) and its progress counts."""
 
     id: str
@@ -94,3 +104,28 @@ class Job(LanceModel):
             updated_at=now,
             params_json=json.dumps(params, sort_keys=True, default=str),
         )
+
+
+class BatchState(StrEnum):
+    queued = "queued"
+    done = "done"
+    cancelled = "cancelled"
+
+
+class Batch(_Row):
+    """A slice of a job's items: the unit a worker embeds, written before its message is sent.
+
+    `key` is job id and batch number, so a retried or resent batch overwrites its own row and
+    is counted once however often it runs.
+    """
+
+    key: str
+    job_id: str
+    batch_no: int
+    item_ids: list[str]
+    state: str = BatchState.queued.value
+    sent_at: datetime
+    updated_at: datetime
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0

@@ -16,13 +16,14 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 
 from index.errors import ItemNotFoundError
-from index.schemas import Item, Job, embedding_schema
+from index.schemas import Batch, BatchState, Item, Job, embedding_schema
 
 if TYPE_CHECKING:
     from lancedb.table import Table
 
 ITEMS = "items"
 JOBS = "jobs"
+BATCHES = "batches"
 STATE = "state"
 _IN_CHUNK = 500  # ids per "IN (...)" clause keeps the SQL small
 
@@ -54,6 +55,7 @@ class Store:
         self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
         self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
+        self.batches = self._db.create_table(BATCHES, schema=Batch, exist_ok=True)
 
     # ---- items -------------------------------------------------------------------------
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -204,6 +206,29 @@ class Store:
             for r in self.jobs.search().limit(None).to_list()
         ]
         return sorted(rows, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    # ---- batches of a job ---------------------------------------------------------------
+    def save_batches(self, batches: Sequence[Batch]) -> None:
+        if not batches:
+            return
+        rows = [b.model_dump() for b in batches]
+        self.batches.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(
+            rows
+        )
+
+    def job_batches(self, job_id: str, state: str | None = None) -> list[Batch]:
+        where = f"job_id = {sql_str(job_id)}"
+        if state is not None:
+            where += f" AND state = {sql_str(state)}"
+        rows = self.batches.search().where(where).limit(None).to_list()
+        return sorted((Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows),
+                      key=lambda b: b.batch_no)
+
+    def stale_batches(self, older_than: Any) -> list[Batch]:
+        """Queued batches last sent before `older_than` (a datetime): candidates to resend."""
+        rows = self.batches.search().where(f"state = '{BatchState.queued.value}'").limit(None).to_list()
+        batches = [Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows]
+        return [b for b in batches if b.sent_at < older_than]
 
     # ---- state and upkeep ---------------------------------------------------------------
     def get_state(self, key: str) -> str | None:
