@@ -273,6 +273,7 @@ def ingest(
             report.outcomes.append(o)
     if report.added:
         engine.store.compact()
+        catalog.refresh()  # records the version that now covers our own writes
         catalog.save()
     report.seconds = time.perf_counter() - start
     return report

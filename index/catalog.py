@@ -41,6 +41,9 @@ class Catalog:
         self.index_dir = settings.data_dir / "indexes" / model_id
         # FAISS indexes are not safe to search while another thread adds or removes.
         self.lock = threading.RLock()
+        # The LanceDB version of the embeddings table that the in-memory index is known to
+        # cover: what a save records, and where the next refresh starts from.
+        self.version = -1
         self.index: VectorIndex = self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -59,7 +62,8 @@ class Catalog:
                 try:
                     index, manifest = load_index(self.index_dir, use_gpu=self._use_gpu())
                     self.loaded_from = "disk"
-                    self._catch_up(index, manifest.lance_version)
+                    self.version = manifest.lance_version
+                    self._catch_up(index)
                     return index
                 except IndexFileError as exc:
                     log.warning("%s; rebuilding from LanceDB", exc)
@@ -67,17 +71,25 @@ class Catalog:
         return self.rebuild_index()
 
     def rebuild_index(self) -> VectorIndex:
+        version = self.store.embeddings_version(self.model_id, self.dim)
         ids, vectors = self.store.read_vectors(self.model_id, self.dim)
         index = VectorIndex(self.dim, use_gpu=self._use_gpu())
         if ids:
             index.add(ids, vectors)
+        self.version = version
         return index
 
-    def _catch_up(self, index: VectorIndex, saved_version: int) -> None:
-        """Apply what LanceDB gained or lost since the index was saved."""
-        if self.store.embeddings_version(self.model_id, self.dim) == saved_version:
-            return
-        stored = self.store.embedded_ids(self.model_id, self.dim)
+    def refresh(self) -> int:
+        """Catch up with rows that other processes (workers) wrote; returns the change count."""
+        with self.lock:
+            return self._catch_up(self.index)
+
+    def _catch_up(self, index: VectorIndex) -> int:
+        """Apply what LanceDB gained or lost since `self.version`."""
+        version = self.store.embeddings_version(self.model_id, self.dim)
+        if version == self.version:
+            return 0
+        stored = self.store.embedded_ids(self.model_id, self.dim)  # read at `version` or later
         indexed = set(index.item_ids)
         missing = sorted(stored - indexed)
         if missing:
@@ -86,7 +98,10 @@ class Catalog:
         gone = sorted(indexed - stored)
         if gone:
             index.remove(gone)
-        log.info("index caught up: %d added, %d removed", len(missing), len(gone))
+        self.version = version
+        if missing or gone:
+            log.info("index caught up: %d added, %d removed", len(missing), len(gone))
+        return len(missing) + len(gone)
 
     # ---- writes -------------------------------------------------------------------------
     def add(self, item_ids: Sequence[str], vectors: Any) -> None:
@@ -107,7 +122,7 @@ class Catalog:
                 model_id=self.model_id,
                 dim=self.dim,
                 index_type=self.index.index_type,
-                lance_version=self.store.embeddings_version(self.model_id, self.dim),
+                lance_version=self.version,
                 count=len(self.index),
             )
             return save_index(self.index_dir, self.index, manifest)

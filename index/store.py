@@ -9,6 +9,7 @@ import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,9 @@ class Store:
 
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = lancedb.connect(str(path))
+        # Workers and the API write the same tables from different processes: every read
+        # checks for newer versions instead of trusting the handle it opened.
+        self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
         self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
         self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
@@ -212,21 +215,23 @@ class Store:
         if not batches:
             return
         rows = [b.model_dump() for b in batches]
-        self.batches.merge_insert("key").when_matched_update_all().when_not_matched_insert_all().execute(
-            rows
-        )
+        self.batches.merge_insert(
+            "key"
+        ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def job_batches(self, job_id: str, state: str | None = None) -> list[Batch]:
         where = f"job_id = {sql_str(job_id)}"
         if state is not None:
             where += f" AND state = {sql_str(state)}"
         rows = self.batches.search().where(where).limit(None).to_list()
-        return sorted((Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows),
-                      key=lambda b: b.batch_no)
+        return sorted(
+            (Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows), key=lambda b: b.batch_no
+        )
 
     def stale_batches(self, older_than: Any) -> list[Batch]:
         """Queued batches last sent before `older_than` (a datetime): candidates to resend."""
-        rows = self.batches.search().where(f"state = '{BatchState.queued.value}'").limit(None).to_list()
+        queued = f"state = '{BatchState.queued.value}'"
+        rows = self.batches.search().where(queued).limit(None).to_list()
         batches = [Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows]
         return [b for b in batches if b.sent_at < older_than]
 

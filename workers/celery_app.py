@@ -1,0 +1,34 @@
+"""The Celery app: thin, idempotent tasks that ack late and prefetch one."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from workers.settings import WorkerSettings
+
+TASK_EMBED = "lookalike.embed_batch"
+QUEUE = "lookalike"
+
+
+def make_celery(settings: WorkerSettings | None = None) -> Celery:
+    settings = settings or WorkerSettings()
+    app = Celery("lookalike", broker=settings.redis_url or "redis://localhost:6379/0")
+    app.conf.update(
+        task_acks_late=True,  # a task is acked when done, so a dead worker's task is redelivered
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+# `celery -A workers.celery_app worker` finds this one; tasks register on import.
+app = make_celery()
+import workers.tasks  # noqa: E402,F401  (registers the tasks on `app`)

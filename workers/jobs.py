@@ -1,0 +1,146 @@
+"""Jobs: rows in LanceDB, written before their messages are sent; progress from batch rows.
+
+A job is split into batches of item ids. Each batch row is written (queued) before its task
+is sent, and a worker marks it done with its counts. The job's counts are the sum over its
+batches, so a batch that runs twice is still counted once. A reconciler resends batches
+that stayed queued too long (a lost message, a dead worker); the tasks are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from index import Batch, BatchState, Job, JobStatus, Store
+
+log = logging.getLogger(__name__)
+Send = Callable[[Batch, dict[str, Any]], None]
+FINAL = (JobStatus.done.value, JobStatus.failed.value, JobStatus.cancelled.value)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_job(
+    store: Store,
+    kind: str,
+    item_ids: Sequence[str],
+    model: dict[str, Any],
+    batch_size: int,
+    send: Send,
+    *,
+    skipped: int = 0,
+    failed: int = 0,
+    **params: Any,
+) -> Job:
+    """`skipped` and `failed` count what registration settled (duplicates, unreadable files)."""
+    total = len(item_ids) + skipped + failed
+    job = Job.new(
+        uuid.uuid4().hex,
+        kind,
+        total=total,
+        model=model,
+        registered_skipped=skipped,
+        registered_failed=failed,
+        **params,
+    )
+    update = {"status": JobStatus.running.value, "skipped": skipped, "failed": failed}
+    job = job.model_copy(update=update)
+    stamp = now()
+    batches = [
+        Batch(
+            key=f"{job.id}:{n}",
+            job_id=job.id,
+            batch_no=n,
+            item_ids=list(item_ids[start : start + batch_size]),
+            sent_at=stamp,
+            updated_at=stamp,
+        )
+        for n, start in enumerate(range(0, len(item_ids), batch_size))
+    ]
+    # Rows first, messages second: a message lost after this point is found and resent.
+    store.save_job(job)
+    store.save_batches(batches)
+    for batch in batches:
+        send(batch, model)
+    if not batches:
+        job = job.model_copy(update={"status": JobStatus.done.value})
+        store.save_job(job)
+    return job
+
+
+def job_model(job: Job) -> dict[str, Any]:
+    return dict(json.loads(job.params_json).get("model", {}))
+
+
+def refresh_job(store: Store, job_id: str) -> Job:
+    """Sum the batch counts into the job row, and close it when every batch is finished."""
+    job = store.get_job(job_id)
+    if job.status in FINAL:
+        return job
+    batches = store.job_batches(job_id)
+    params = json.loads(job.params_json)
+    update: dict[str, Any] = {
+        "done": sum(b.done for b in batches),
+        "failed": params.get("registered_failed", 0) + sum(b.failed for b in batches),
+        "skipped": params.get("registered_skipped", 0),
+        "updated_at": now(),
+    }
+    if batches and all(b.state != BatchState.queued.value for b in batches):
+        update["status"] = JobStatus.done.value
+    refreshed = job.model_copy(update=update)
+    if any(
+        refreshed.model_dump()[k] != job.model_dump()[k]
+        for k in ("done", "failed", "skipped", "status")
+    ):
+        store.save_job(refreshed)
+    return refreshed
+
+
+def cancel_job(store: Store, job_id: str) -> Job:
+    job = store.get_job(job_id)
+    if job.status in (JobStatus.done.value, JobStatus.failed.value):
+        return job
+    job = job.model_copy(update={"status": JobStatus.cancelled.value, "updated_at": now()})
+    store.save_job(job)
+    return job
+
+
+def resume_job(store: Store, job_id: str, send: Send) -> Job:
+    """Send again every batch that is not done; what was done is skipped by the tasks."""
+    job = store.get_job(job_id)
+    if job.status != JobStatus.cancelled.value:
+        return job
+    job = job.model_copy(update={"status": JobStatus.running.value, "updated_at": now()})
+    store.save_job(job)
+    pending = [b for b in store.job_batches(job_id) if b.state != BatchState.done.value]
+    stamp = now()
+    pending = [
+        b.model_copy(update={"state": BatchState.queued.value, "sent_at": stamp}) for b in pending
+    ]
+    store.save_batches(pending)
+    model = job_model(job)
+    for batch in pending:
+        send(batch, model)
+    return job
+
+
+def reconcile(store: Store, stale_after_s: float, send: Send) -> int:
+    """Resend queued batches silent for longer than `stale_after_s`; returns how many."""
+    stale = store.stale_batches(now() - timedelta(seconds=stale_after_s))
+    resent = 0
+    for batch in stale:
+        job = store.get_job(batch.job_id)
+        if job.status != JobStatus.running.value:
+            continue
+        store.save_batches([batch.model_copy(update={"sent_at": now()})])
+        send(batch, job_model(job))
+        resent += 1
+    if resent:
+        log.warning("reconciler resent %d batches", resent)
+    return resent

