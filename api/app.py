@@ -17,25 +17,28 @@ from api.routes import health, items, jobs, search
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
+from workers.queue import JobQueue
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, settings: ApiSettings | None = None, queue: JobQueue | None = None
+) -> FastAPI:
+    """The app; without a queue, ingest batches run in a thread of this process."""
     settings = settings or ApiSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services(engine, settings)
         # Open the catalog before the first request: the model check and index load happen here.
         await run_in_threadpool(lambda: engine.catalog)
-        services.batcher.start()
+        services = Services(engine, settings, queue)
+        services.start()
         app.state.services = services
         try:
             yield
         finally:
-            await services.batcher.stop()
-            await run_in_threadpool(services.close)  # saves the index
+            await services.stop()  # finishes local batches, saves the index
 
     app = FastAPI(
         title="Lookalike",

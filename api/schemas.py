@@ -55,7 +55,9 @@ class ItemPatch(BaseModel):
 class UploadResult(BaseModel):
     filename: str | None
     item_id: str | None
-    status: Literal["added", "existed", "failed"]
+    status: Literal["added", "existed", "failed", "queued"] = Field(
+        description="queued: still being embedded when the wait ran out; see the job."
+    )
     existed: bool
     error: str | None = None
     client_key: str | None = None
@@ -80,12 +82,20 @@ class JobOut(BaseModel):
     updated_at: datetime
     error: str | None
     progress: float = Field(description="Share of the work done, 0 to 1.")
+    rate: float = Field(description="Items finished per second so far.")
+    eta_s: float | None = Field(description="Seconds left at that rate; null when unknown.")
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
         finished = job.done + job.failed + job.skipped
         progress = 1.0 if job.total == 0 else min(1.0, finished / job.total)
-        return cls(**job.model_dump(exclude={"params_json"}), progress=progress)
+        elapsed = (job.updated_at - job.created_at).total_seconds()
+        rate = finished / elapsed if elapsed > 0 else 0.0
+        left = max(0, job.total - finished)
+        eta = 0.0 if left == 0 else (left / rate if rate > 0 else None)
+        return cls(
+            **job.model_dump(exclude={"params_json"}), progress=progress, rate=rate, eta_s=eta
+        )
 
 
 class HitOut(BaseModel):

