@@ -7,15 +7,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.cursor import SearchCursor, encode
 from api.errors import ApiError
-from api.services import Services
+from api.services import Services, Serving
 from index import Catalog, Hit, MetadataFilter
 
 NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
 
 
-async def embed_upload(services: Services, data: bytes) -> np.ndarray:
-    prepared = await run_in_threadpool(services.engine.embedder.prepare, data)
-    return await services.batcher.embed(prepared.tensor)
+async def embed_upload(serving: Serving, data: bytes) -> np.ndarray:
+    prepared = await run_in_threadpool(serving.engine.embedder.prepare, data)
+    return await serving.batcher.embed(prepared.tensor)
 
 
 def combine(positives: list[np.ndarray], negatives: list[np.ndarray]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What the routes share: the engine, the job queue, the query batcher, background loops."""
+"""What the routes share: the serving model and index, the job queue, background loops."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,31 +16,51 @@ from starlette.concurrency import run_in_threadpool
 from api.batching import QueryBatcher
 from api.settings import ApiSettings
 from engine import Engine, Outcome, Source
-from index import Job
+from engine.engine import settings_for
+from index import ACTIVE_MODEL, Catalog, Job
 from workers.queue import JobQueue, LocalQueue
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """A model and its index, served together. A request takes one pair and keeps it, so a
+    blue/green switch never pairs one model's query vector with another model's index."""
+
+    engine: Engine
+    batcher: QueryBatcher
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.engine.catalog
+
+
 class Services:
     def __init__(
         self, engine: Engine, settings: ApiSettings, queue: JobQueue | None = None
     ) -> None:
-        self.engine = engine
         self.settings = settings
         self.queue = queue or LocalQueue(engine, WorkerSettings())
         # Registration writes items and jobs; one at a time keeps LanceDB commits simple.
         self.write_lock = threading.Lock()
-        embedder = engine.embedder
-        self.batcher = QueryBatcher(
-            embedder.embed_tensors,
-            max_batch=settings.batch_max,
-            max_wait_s=settings.batch_wait_ms / 1000,
-            max_queue=settings.queue_max,
-        )
+        self.serving = self._serving(engine)
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
         self._loops: list[asyncio.Task[None]] = []
+
+    def _serving(self, engine: Engine) -> Serving:
+        batcher = QueryBatcher(
+            engine.embedder.embed_tensors,
+            max_batch=self.settings.batch_max,
+            max_wait_s=self.settings.batch_wait_ms / 1000,
+            max_queue=self.settings.queue_max,
+        )
+        return Serving(engine, batcher)
+
+    @property
+    def engine(self) -> Engine:
+        return self.serving.engine
 
     # ---- ingest -------------------------------------------------------------------------
     def submit(self, sources: list[Source]) -> tuple[Job, list[Outcome]]:
@@ -50,7 +71,7 @@ class Services:
         """Submit, wait for the batches, and answer each source's final outcome."""
         job, outcomes = self.submit(sources)
         self.queue.wait(job.id, timeout=self.settings.upload_wait_s, poll=0.05)
-        self.engine.catalog.refresh()  # read-your-writes: searchable when we answer
+        self.serving.catalog.refresh()  # read-your-writes: searchable when we answer
         items = self.engine.store.get_items([o.item_id for o in outcomes if o.item_id])
         final: list[Outcome] = []
         for o in outcomes:
@@ -64,39 +85,63 @@ class Services:
 
     # ---- background loops ---------------------------------------------------------------
     def start(self) -> None:
-        self.batcher.start()
+        self.serving.batcher.start()
         loop = asyncio.get_running_loop()
+        reconcile_s = self.queue.settings.reconcile_every_s
         self._loops = [
-            loop.create_task(
-                self._every(self.settings.refresh_every_s, self.engine.catalog.refresh)
-            ),
-            loop.create_task(
-                self._every(self.queue.settings.reconcile_every_s, self.queue.reconcile)
-            ),
+            loop.create_task(self._follow()),
+            loop.create_task(self._every(reconcile_s, lambda: self.queue.reconcile())),
         ]
 
-    async def _every(self, seconds: float, fn: object) -> None:
+    async def _every(self, seconds: float, fn: Any) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                await run_in_threadpool(fn)  # type: ignore[arg-type]
+                await run_in_threadpool(fn)
             except Exception:
-                log.exception("background %s failed; trying again", getattr(fn, "__name__", fn))
+                log.exception("background task failed; trying again")
+
+    async def _follow(self) -> None:
+        """Keep the index caught up with the workers, and follow a switch of the active model."""
+        while True:
+            await asyncio.sleep(self.settings.refresh_every_s)
+            try:
+                active = await run_in_threadpool(self.engine.store.get_state, ACTIVE_MODEL)
+                if active and active != self.serving.catalog.model_id:
+                    await self.switch_to(active)
+                else:
+                    await run_in_threadpool(self.serving.catalog.refresh)
+            except Exception:
+                log.exception("following the catalog failed; trying again")
+
+    async def switch_to(self, model_id: str) -> None:
+        """Load the model and build its index while the old pair serves, then swap the pair."""
+        old = self.serving
+        settings = settings_for(old.engine.store, model_id, old.engine.embedder_settings)
+        engine = Engine(settings, old.engine.index_settings, old.engine.settings)
+        await run_in_threadpool(lambda: engine.catalog)
+        new = self._serving(engine)
+        new.batcher.start()
+        self.serving = new
+        self.queue.engine = engine
+        log.warning("now serving %s (was %s)", model_id, old.catalog.model_id)
+        await asyncio.sleep(1.0)  # queries already in the old batcher finish with the old pair
+        await old.batcher.stop()
 
     async def stop(self) -> None:
         for task in self._loops:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.batcher.stop()
+        await self.serving.batcher.stop()
         await run_in_threadpool(self.close)
 
     def close(self) -> None:
         self.queue.close()
         with self.write_lock:
-            if "catalog" in self.engine.__dict__:
-                self.engine.catalog.refresh()
-                self.engine.catalog.save()
+            catalog = self.serving.catalog
+            catalog.refresh()
+            catalog.save()
 
 
 def get_services(request: Request) -> Services:

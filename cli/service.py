@@ -203,3 +203,53 @@ def jobs_cmd(
     if watch and job.status == "running":
         job = watch_job(queue, job)
     typer.echo(job.model_dump_json(indent=2) if as_json else _job_line(job))
+
+
+@app.command("reindex")
+@guard
+def reindex_cmd(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Backbone of the new index.")
+    ] = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Switch back to the previous model.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the job to the switch.")
+    ] = True,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = None,
+    device: Device = None,
+) -> None:
+    """Blue/green reindex: embed the catalog with another model while the current one serves,
+    switch when every item has its new vector, or roll back to the previous model."""
+    from workers import reindex
+    from workers.queue import make_queue
+
+    engine = make_engine(data_dir, device=device)
+    queue = make_queue(engine, WorkerSettings(**({"redis_url": redis_url} if redis_url else {})))
+    try:
+        if rollback:
+            result = reindex.rollback(queue)
+            typer.echo(f"now serving {result['active']} (was {result['previous']})")
+            if result["backfill_job"]:
+                typer.echo(f"job {result['backfill_job']} embeds the items added since the switch")
+            return
+        if model is None:
+            fail("say which model to reindex to with --model (or --rollback).")
+        overrides = {
+            k: v for k, v in {"model": model, "weights": weights, "pooling": pooling}.items() if v
+        }
+        target = engine.embedder_settings.model_copy(update=overrides)
+        job = reindex.start_reindex(queue, target)
+        typer.echo(
+            f"reindex job {job.id}: {job.total} items; {engine.active_model_id} keeps serving"
+        )
+        if wait:
+            job = watch_job(queue, job)
+            typer.echo(f"job {job.id}: {job.status}" + (f" ({job.error})" if job.error else ""))
+            typer.echo(f"now serving {engine.store.get_state('active_model_id')}")
+    finally:
+        queue.close()

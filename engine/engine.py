@@ -6,6 +6,7 @@ catalog and where everything lives.
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
@@ -13,6 +14,23 @@ from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine.errors import NotIndexedError
 from engine.settings import EngineSettings
 from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatchError, Store
+
+MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
+
+
+def remember_model(store: Store, model_id: str, settings: EmbedderSettings) -> None:
+    """Keep the settings that rebuild a model id's embedder, for a switch or a rollback."""
+    store.set_state(
+        f"model_settings:{model_id}", settings.model_dump_json(include=set(MODEL_FIELDS))
+    )
+
+
+def settings_for(store: Store, model_id: str, base: EmbedderSettings) -> EmbedderSettings:
+    """The embedder settings of `model_id` (as remembered), on top of `base` (device, batch)."""
+    raw = store.get_state(f"model_settings:{model_id}")
+    if raw is None:
+        raise ModelMismatchError(f"No settings are known for model {model_id}; reindex to it.")
+    return base.model_copy(update=json.loads(raw))
 
 
 class Engine:
@@ -47,6 +65,7 @@ class Engine:
         active = self.active_model_id
         model_id = self.embedder.model_id
         if active is None:
+            remember_model(self.store, model_id, self.embedder_settings)
             self.store.set_state(ACTIVE_MODEL, model_id)
         elif active != model_id:
             raise ModelMismatchError(

@@ -4,7 +4,7 @@ A library: it never imports `embedder`, `api` or `workers`.
 """
 
 from index.blobs import BlobStore, content_id
-from index.catalog import ACTIVE_MODEL, Catalog, Hit, check_manifest
+from index.catalog import ACTIVE_MODEL, PREVIOUS_MODEL, Catalog, Hit, check_manifest
 from index.errors import (
     FilterError,
     IndexFileError,
@@ -33,6 +33,7 @@ __all__ = [
     "Item",
     "ItemNotFoundError",
     "ItemStatus",
+    "PREVIOUS_MODEL",
     "Job",
     "JobStatus",
     "Manifest",

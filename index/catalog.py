@@ -24,6 +24,7 @@ from index.vectors import VectorIndex, as_matrix
 
 log = logging.getLogger(__name__)
 ACTIVE_MODEL = "active_model_id"
+PREVIOUS_MODEL = "previous_model_id"  # what a rollback switches back to
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,34 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def add_batches(
+    store: Store,
+    job: Job,
+    item_ids: Sequence[str],
+    batch_size: int,
+    send: Send,
+    model: dict[str, Any],
+) -> list[Batch]:
+    """Append batches to a job: rows first, then their messages."""
+    first = len(store.job_batches(job.id))
+    stamp = now()
+    batches = [
+        Batch(
+            key=f"{job.id}:{first + n}",
+            job_id=job.id,
+            batch_no=first + n,
+            item_ids=list(item_ids[start : start + batch_size]),
+            sent_at=stamp,
+            updated_at=stamp,
+        )
+        for n, start in enumerate(range(0, len(item_ids), batch_size))
+    ]
+    store.save_batches(batches)
+    for batch in batches:
+        send(batch, model)
+    return batches
+
+
 def create_job(
     store: Store,
     kind: str,
@@ -46,40 +74,28 @@ def create_job(
         total=total,
         model=model,
         registered_skipped=skipped,
+        batch_size=batch_size,
         registered_failed=failed,
         **params,
     )
     update = {"status": JobStatus.running.value, "skipped": skipped, "failed": failed}
     job = job.model_copy(update=update)
-    stamp = now()
-    batches = [
-        Batch(
-            key=f"{job.id}:{n}",
-            job_id=job.id,
-            batch_no=n,
-            item_ids=list(item_ids[start : start + batch_size]),
-            sent_at=stamp,
-            updated_at=stamp,
-        )
-        for n, start in enumerate(range(0, len(item_ids), batch_size))
-    ]
     # Rows first, messages second: a message lost after this point is found and resent.
     store.save_job(job)
-    store.save_batches(batches)
-    for batch in batches:
-        send(batch, model)
-    if not batches:
-        job = job.model_copy(update={"status": JobStatus.done.value})
-        store.save_job(job)
-    return job
+    add_batches(store, job, item_ids, batch_size, send, model)
+    return job if item_ids else refresh_job(store, job.id, send)
 
 
 def job_model(job: Job) -> dict[str, Any]:
     return dict(json.loads(job.params_json).get("model", {}))
 
 
-def refresh_job(store: Store, job_id: str) -> Job:
-    """Sum the batch counts into the job row, and close it when every batch is finished."""
+def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
+    """Sum the batch counts into the job row, and close it when every batch is finished.
+
+    A reindex job is closed by `finish_reindex`, which may add batches (items that arrived
+    while it ran) through `send` before it switches the catalog over.
+    """
     job = store.get_job(job_id)
     if job.status in FINAL:
         return job
@@ -91,7 +107,12 @@ def refresh_job(store: Store, job_id: str) -> Job:
         "skipped": params.get("registered_skipped", 0),
         "updated_at": now(),
     }
-    if batches and all(b.state != BatchState.queued.value for b in batches):
+    finished = all(b.state != BatchState.queued.value for b in batches)
+    if finished and job.kind == "reindex":
+        from workers.reindex import finish_reindex
+
+        return finish_reindex(store, job.model_copy(update=update), send)
+    if finished:
         update["status"] = JobStatus.done.value
     refreshed = job.model_copy(update=update)
     if any(
@@ -147,7 +168,13 @@ def reconcile(store: Store, stale_after_s: float, send: Send) -> int:
 
 
 def run_batch(
-    engine: Any, job_id: str, batch_no: int, item_ids: Sequence[str], embedder: Any, sink: Any
+    engine: Any,
+    job_id: str,
+    batch_no: int,
+    item_ids: Sequence[str],
+    embedder: Any,
+    sink: Any,
+    send: Send | None = None,
 ) -> dict[str, int]:
     """Embed one batch of a job: what a worker task does, and what the API does inline.
 
@@ -174,5 +201,5 @@ def run_batch(
     }
     update = {"state": BatchState.done.value, **counts, "updated_at": now()}
     store.save_batches([batch.model_copy(update=update)])
-    refresh_job(store, job_id)
+    refresh_job(store, job_id, send)
     return counts

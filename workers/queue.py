@@ -6,6 +6,8 @@ batch function in a thread of this process, for the API without a broker and for
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,7 @@ from workers.jobs import (
 from workers.settings import WorkerSettings
 
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
+log = logging.getLogger(__name__)
 
 
 def model_of(settings: EmbedderSettings) -> dict[str, Any]:
@@ -71,7 +74,7 @@ class JobQueue:
         return job, outcomes
 
     def job(self, job_id: str) -> Job:
-        return refresh_job(self.engine.store, job_id)
+        return refresh_job(self.engine.store, job_id, self.send)
 
     def wait(
         self,
@@ -117,17 +120,32 @@ class LocalQueue(JobQueue):
     def __init__(self, engine: Engine, settings: WorkerSettings) -> None:
         super().__init__(engine, settings)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lookalike-batch")
+        self._others: dict[str, Engine] = {}
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
-        self._pool.submit(
-            run_batch,
-            self.engine,
-            batch.job_id,
-            batch.batch_no,
-            batch.item_ids,
-            self.engine.embedder,
-            self.engine.catalog.add,
-        )
+        self._pool.submit(self._run, batch, model)
+
+    def _run(self, batch: Batch, model: dict[str, Any]) -> None:
+        engine = self.engine
+        if model == model_of(engine.embedder_settings):
+            # The serving model: vectors go to LanceDB and straight into the live index.
+            embedder, sink = engine.embedder, engine.catalog.add
+        else:  # another model (a reindex): its own table, no live index
+            key = json.dumps(model, sort_keys=True)
+            if key not in self._others:
+                settings = engine.embedder_settings.model_copy(update=model)
+                self._others[key] = Engine(settings, engine.index_settings, engine.settings)
+            embedder = self._others[key].embedder
+
+            def sink(ids: Sequence[str], vectors: Any) -> None:
+                engine.store.add_embeddings(embedder.model_id, ids, vectors)
+
+        try:
+            run_batch(
+                engine, batch.job_id, batch.batch_no, batch.item_ids, embedder, sink, self.send
+            )
+        except Exception:  # the batch stays queued; `lookalike jobs ID --resume` sends it again
+            log.exception("batch %s:%s failed", batch.job_id, batch.batch_no)
 
     def reconcile(self) -> int:
         return 0  # nothing is lost in transit inside one process

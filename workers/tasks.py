@@ -9,7 +9,7 @@ from typing import Any
 from embedder import EmbedderSettings, WeightsUnavailableError
 from engine import Engine
 from index import IndexSettings, JobStatus
-from workers.celery_app import TASK_EMBED, app
+from workers.celery_app import QUEUE, TASK_EMBED, app
 from workers.jobs import run_batch
 from workers.settings import WorkerSettings
 
@@ -44,6 +44,11 @@ def embed_batch(
             job.model_copy(update={"status": JobStatus.failed.value, "error": str(exc)})
         )
         return {"failed": len(item_ids)}
+
+    def send(batch: Any, batch_model: dict[str, Any]) -> None:
+        args = [batch.job_id, batch.batch_no, batch.item_ids, batch_model]
+        app.send_task(TASK_EMBED, args=args, queue=QUEUE)
+
     counts = run_batch(
         engine,
         job_id,
@@ -51,6 +56,7 @@ def embed_batch(
         item_ids,
         embedder,
         sink=lambda ids, vectors: engine.store.add_embeddings(embedder.model_id, ids, vectors),
+        send=send,
     )
     log.info("batch %s:%s: %s", job_id, batch_no, counts)
     return counts

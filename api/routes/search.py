@@ -14,7 +14,7 @@ from api.cursor import SearchCursor, decode
 from api.errors import ApiError
 from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
-from api.services import Services, ServicesDep
+from api.services import ServicesDep, Serving
 from index import Hit, MetadataFilter, ModelMismatchError, content_id
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -28,7 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _response(
-    services: Services, hits: list[Hit], cursor: str | None, start: float
+    serving: Serving, hits: list[Hit], cursor: str | None, start: float
 ) -> SearchResponse:
     return SearchResponse(
         hits=[
@@ -42,14 +42,14 @@ def _response(
             )
             for h in hits
         ],
-        model_id=services.engine.catalog.model_id,
+        model_id=serving.catalog.model_id,
         next_cursor=cursor,
         took_ms=round((time.perf_counter() - start) * 1000, 3),
     )
 
 
-def _stored_vectors(services: Services, ids: list[str]) -> list[np.ndarray]:
-    found = services.engine.catalog.vectors_of(ids)
+def _stored_vectors(serving: Serving, ids: list[str]) -> list[np.ndarray]:
+    found = serving.catalog.vectors_of(ids)
     missing = [i for i in ids if i not in found]
     if missing:
         from index import ItemNotFoundError
@@ -59,7 +59,7 @@ def _stored_vectors(services: Services, ids: list[str]) -> list[np.ndarray]:
 
 
 async def _run(
-    services: Services,
+    serving: Serving,
     vector: np.ndarray,
     k: int,
     filter_spec: dict | None,
@@ -71,7 +71,7 @@ async def _run(
     MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
     hits, cursor = await run_in_threadpool(
         search_page,
-        services.engine.catalog,
+        serving.catalog,
         vector,
         k,
         filter_spec=filter_spec,
@@ -79,7 +79,7 @@ async def _run(
         exclude=exclude,
         after=after,
     )
-    return _response(services, hits, cursor, start)
+    return _response(serving, hits, cursor, start)
 
 
 def _filter_param(raw: str | None) -> dict | None:
@@ -117,23 +117,24 @@ async def search_by_image(
     exclude_self: Annotated[bool, Form()] = True,
 ) -> SearchResponse:
     start = time.perf_counter()
+    serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
     filter_spec = _filter_param(filter)
     if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
         raise ApiError(413, "too_many_files", "Too many query images in one request.")
     datas = [await f.read() for f in files]
     negative_datas = [await f.read() for f in negative_files or []]
-    positives = [await embed_upload(services, d) for d in datas]
-    negatives = [await embed_upload(services, d) for d in negative_datas]
+    positives = [await embed_upload(serving, d) for d in datas]
+    negatives = [await embed_upload(serving, d) for d in negative_datas]
     ids_pos, ids_neg = list(positive_ids or []), list(negative_ids or [])
     if ids_pos or ids_neg:
-        positives += _stored_vectors(services, ids_pos)
-        negatives += _stored_vectors(services, ids_neg)
+        positives += _stored_vectors(serving, ids_pos)
+        negatives += _stored_vectors(serving, ids_neg)
     vector = combine(positives, negatives)
     exclude = (
         [content_id(d) for d in datas + negative_datas] + ids_pos + ids_neg if exclude_self else []
     )
-    return await _run(services, vector, k, filter_spec, min_score, exclude, None, start)
+    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start)
 
 
 @router.get(
@@ -152,11 +153,12 @@ async def similar_to_item(
     exclude_self: bool = True,
 ) -> SearchResponse:
     start = time.perf_counter()
+    serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
     filter_spec = _filter_param(filter)
-    vector = _stored_vectors(services, [item_id])[0]
+    vector = _stored_vectors(serving, [item_id])[0]
     exclude = [item_id] if exclude_self else []
-    return await _run(services, vector, k, filter_spec, min_score, exclude, None, start)
+    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start)
 
 
 @router.post(
@@ -167,14 +169,15 @@ async def similar_to_item(
 )
 async def search_by_examples(services: ServicesDep, request: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
+    serving = services.serving  # one model and index for the whole request
     if request.cursor:
         cur = decode(request.cursor, SearchCursor)
-        if cur.model_id != services.engine.catalog.model_id:
+        if cur.model_id != serving.catalog.model_id:
             raise ModelMismatchError(
                 "The cursor belongs to an index of another model; search again."
             )
         return await _run(
-            services,
+            serving,
             cur.query_vector(),
             cur.k,
             cur.filter,
@@ -186,8 +189,8 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     k = check_k(services, request.k)
     if request.filter is not None:
         MetadataFilter.parse(request.filter)
-    positives = _stored_vectors(services, request.positive_ids)
-    negatives = _stored_vectors(services, request.negative_ids)
+    positives = _stored_vectors(serving, request.positive_ids)
+    negatives = _stored_vectors(serving, request.negative_ids)
     vector = combine(positives, negatives)
     exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
-    return await _run(services, vector, k, request.filter, request.min_score, exclude, None, start)
+    return await _run(serving, vector, k, request.filter, request.min_score, exclude, None, start)

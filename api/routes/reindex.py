@@ -1,0 +1,68 @@
+"""Blue/green reindex over HTTP: start it, see where it stands, roll back."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.schemas import ErrorOut, JobOut
+from api.services import ServicesDep
+from workers import reindex
+
+router = APIRouter(prefix="/v1/reindex", tags=["reindex"])
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model": "resnet50", "pooling": "gem"}]},
+    )
+
+    model: str = Field(description="Backbone, e.g. resnet50 or efficientnet_lite0.")
+    weights: str = "default"
+    pooling: Literal["gem", "avg"] = "gem"
+    gem_p: float = Field(3.0, gt=0)
+
+
+class ReindexStatus(BaseModel):
+    active: str | None
+    previous: str | None
+    latest_job: str | None
+    backfill_job: str | None = None
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    summary="Embed the catalog with another model, then switch to it",
+    description="The current model keeps serving until every item has a vector under the new "
+    "model id; then model and index switch together. Follow the job under /v1/jobs.",
+    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+)
+async def start(services: ServicesDep, request: ReindexRequest) -> Any:
+    target = services.engine.embedder_settings.model_copy(update=request.model_dump())
+    job = await run_in_threadpool(reindex.start_reindex, services.queue, target)
+    return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
+
+
+@router.get("", response_model=ReindexStatus, summary="The active and previous model ids")
+def get_status(services: ServicesDep) -> ReindexStatus:
+    return ReindexStatus(**reindex.status(services.engine.store))
+
+
+@router.post(
+    "/rollback",
+    response_model=ReindexStatus,
+    summary="Switch back to the previous model",
+    responses={400: {"model": ErrorOut}},
+)
+def roll_back(services: ServicesDep) -> ReindexStatus:
+    result = reindex.rollback(services.queue)
+    return ReindexStatus(
+        **reindex.status(services.engine.store), backfill_job=result["backfill_job"]
+    )

@@ -1,0 +1,93 @@
+"""Blue/green reindex: the old model serves until the new one is complete, then they switch."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+from embedder import EmbedderSettings
+from engine import Engine, EngineError, Source
+from index import ACTIVE_MODEL, PREVIOUS_MODEL
+from tests.images import jpeg
+from workers.queue import LocalQueue
+from workers.reindex import rollback, start_reindex
+from workers.settings import WorkerSettings
+
+OLD = "resnet18.none.gem.512"
+NEW = "resnet18.none.avg.512"
+
+
+def avg(engine: Engine) -> EmbedderSettings:
+    return engine.embedder_settings.model_copy(update={"pooling": "avg"})
+
+
+def test_reindex_switches_only_when_complete_and_rolls_back(engine: Engine) -> None:
+    queue = LocalQueue(engine, WorkerSettings(job_batch_size=8))
+    try:
+        job, _ = queue.ingest([Source(uri=f"m{i}", data=jpeg(i)) for i in range(20)])
+        queue.wait(job.id, timeout=60)
+        assert engine.active_model_id == OLD
+        reindex = start_reindex(queue, avg(engine))
+        assert reindex.total == 20
+        # while it runs the old model stays active
+        assert engine.store.get_state(ACTIVE_MODEL) == OLD
+        done = queue.wait(reindex.id, timeout=120)
+        assert done.status == "done" and done.done == 20
+        assert engine.store.get_state(ACTIVE_MODEL) == NEW
+        assert engine.store.get_state(PREVIOUS_MODEL) == OLD
+        assert engine.store.embeddings_count(NEW, 512) == 20
+        with pytest.raises(EngineError, match="already served"):
+            start_reindex(queue, avg(engine))
+        result = rollback(queue)
+        assert (result["active"], result["previous"]) == (OLD, NEW)
+        assert result["backfill_job"] is None  # nothing arrived in between
+    finally:
+        queue.close()
+
+
+def test_reindex_over_http_swaps_model_and_index_together(engine: Engine) -> None:
+    settings = ApiSettings(refresh_every_s=0.1)
+    with TestClient(create_app(engine, settings)) as client:
+        files = [("files", (f"{i}.jpg", jpeg(i), "image/jpeg")) for i in range(12)]
+        assert client.post("/v1/items", files=files).json()["added"] == 12
+        started = client.post(
+            "/v1/reindex", json={"model": "resnet18", "weights": "none", "pooling": "avg"}
+        )
+        assert started.status_code == 202
+        job_id = started.json()["id"]
+        seen_models = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            hits = client.post(
+                "/v1/search/image",
+                files=[("files", ("q.jpg", jpeg(3), "image/jpeg"))],
+                data={"k": "12", "exclude_self": "false"},
+            ).json()
+            seen_models.add(hits["model_id"])
+            assert len(hits["hits"]) == 12  # never a partial index
+            if client.get("/ready").json()["model_id"] == NEW:
+                break
+            time.sleep(0.1)
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "done"
+        assert client.get("/ready").json()["model_id"] == NEW
+        after = client.post(
+            "/v1/search/image",
+            files=[("files", ("q.jpg", jpeg(3), "image/jpeg"))],
+            data={"exclude_self": "false"},
+        ).json()
+        assert after["model_id"] == NEW and after["hits"][0]["score"] > 0.999
+        # an upload after the switch is embedded with the new model only
+        client.post("/v1/items", files=[("files", ("new.jpg", jpeg(50), "image/jpeg"))])
+        back = client.post("/v1/reindex/rollback").json()
+        assert back["active"] == OLD and back["backfill_job"] is not None
+        deadline = time.monotonic() + 60
+        while client.get("/ready").json()["model_id"] != OLD and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/ready").json()["model_id"] == OLD
+        assert seen_models <= {OLD, NEW}
+        bad = client.post("/v1/reindex", json={"model": "vgg99"})
+        assert bad.status_code == 422 and "Unknown backbone" in bad.json()["detail"]

@@ -1,0 +1,126 @@
+"""Blue/green reindex: embed the whole catalog under a new model id while the old one serves.
+
+The new vectors go to the new model's own table. When every item the old model serves has
+a new vector (items that arrived meanwhile are added in further rounds), the active model
+id is switched in one state write; the API notices and swaps model and index together, so
+no query ever sees a mixed index. A rollback switches back the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from embedder import Embedder, EmbedderSettings, ModelSpec
+from engine import Engine, EngineError
+from engine.engine import remember_model
+from index import ACTIVE_MODEL, PREVIOUS_MODEL, Job, JobStatus, Store
+from workers.jobs import Send, add_batches, now
+from workers.queue import JobQueue, model_of
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 5  # rounds of catching up with items that arrived during the reindex
+
+
+def _dim(model_id: str) -> int:
+    return ModelSpec.parse(model_id).dim
+
+
+def missing_ids(store: Store, source: str, target: str) -> list[str]:
+    """Items the source model serves that the target model has no vector for yet."""
+    have = store.embedded_ids(source, _dim(source))
+    done = store.embedded_ids(target, _dim(target))
+    return sorted(have - done)
+
+
+def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
+    """Queue the embedding of the whole catalog with `target`; the old model keeps serving."""
+    engine: Engine = queue.engine
+    source = engine.active_model_id
+    if source is None:
+        raise EngineError("The catalog is empty: there is nothing to reindex.")
+    target_id = Embedder.load(target).model_id  # resolves the weights now: a clear error early
+    if target_id == source:
+        raise EngineError(f"The catalog is already served by {source}.")
+    remember_model(engine.store, target_id, target)
+    todo = missing_ids(engine.store, source, target_id)
+    log.info("reindex %s -> %s: %d items", source, target_id, len(todo))
+    return queue.submit(
+        "reindex",
+        todo,
+        model_of(target),
+        source_model_id=source,
+        target_model_id=target_id,
+        rounds=1,
+    )
+
+
+def finish_reindex(store: Store, job: Job, send: Send | None) -> Job:
+    """Called when every batch of a reindex job is finished: catch up, verify, switch."""
+    params = json.loads(job.params_json)
+    source, target = params["source_model_id"], params["target_model_id"]
+    if store.get_state(ACTIVE_MODEL) != source:
+        return _close(store, job, JobStatus.failed, f"The active model is no longer {source}.")
+    missing = missing_ids(store, source, target)
+    failed_items = {i.id for i in store.failed_items()}
+    missing = [i for i in missing if i not in failed_items]
+    if missing and params.get("rounds", 1) < MAX_ROUNDS and send is not None:
+        params["rounds"] = params.get("rounds", 1) + 1
+        job = job.model_copy(
+            update={
+                "total": job.total + len(missing),
+                "params_json": json.dumps(params),
+                "status": JobStatus.running.value,
+            }
+        )
+        store.save_job(job)
+        add_batches(store, job, missing, int(params.get("batch_size", 128)), send, params["model"])
+        return job
+    if missing:
+        if send is None:  # the caller cannot send; whoever polls next with a sender will
+            store.save_job(job)
+            return job
+        return _close(
+            store,
+            job,
+            JobStatus.failed,
+            f"{len(missing)} items still have no {target} vector; not switched.",
+        )
+    store.set_state(PREVIOUS_MODEL, source)
+    store.set_state(ACTIVE_MODEL, target)  # the switch: one state write
+    log.warning("switched the catalog from %s to %s", source, target)
+    return _close(store, job, JobStatus.done, None)
+
+
+def _close(store: Store, job: Job, status: JobStatus, error: str | None) -> Job:
+    job = job.model_copy(update={"status": status.value, "error": error, "updated_at": now()})
+    store.save_job(job)
+    return job
+
+
+def rollback(queue: JobQueue) -> dict[str, Any]:
+    """Switch back to the previous model; items it lacks vectors for are embedded in a job."""
+    store = queue.engine.store
+    active, previous = store.get_state(ACTIVE_MODEL), store.get_state(PREVIOUS_MODEL)
+    if previous is None or active is None:
+        raise EngineError("There is no previous model to roll back to.")
+    store.set_state(PREVIOUS_MODEL, active)
+    store.set_state(ACTIVE_MODEL, previous)
+    log.warning("rolled the catalog back from %s to %s", active, previous)
+    gap = missing_ids(store, active, previous)
+    job = None
+    if gap:
+        raw = store.get_state(f"model_settings:{previous}")
+        model = json.loads(raw) if raw else {}
+        job = queue.submit("backfill", gap, model)
+    return {"active": previous, "previous": active, "backfill_job": job.id if job else None}
+
+
+def status(store: Store) -> dict[str, Any]:
+    reindexes = [j for j in store.list_jobs(200) if j.kind == "reindex"]
+    return {
+        "active": store.get_state(ACTIVE_MODEL),
+        "previous": store.get_state(PREVIOUS_MODEL),
+        "latest_job": reindexes[0].id if reindexes else None,
+    }
