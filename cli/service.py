@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from tqdm import tqdm
 
 from cli.common import fail, guard
 from cli.main import app
-from cli.options import DataDir, Device, Json, Model, Pooling, Weights, make_engine
+from cli.options import BatchSize, DataDir, Device, Json, Model, Pooling, Weights, make_engine
 from index import Job
 from workers.settings import WorkerSettings
 
@@ -253,3 +254,62 @@ def reindex_cmd(
             typer.echo(f"now serving {engine.store.get_state('active_model_id')}")
     finally:
         queue.close()
+
+
+@app.command("bench")
+@guard
+def bench_cmd(
+    what: Annotated[str, typer.Argument(help="ingest, query or all.")] = "all",
+    model: Annotated[str, typer.Option("--model", "-m")] = "resnet50",
+    weights: Annotated[
+        str, typer.Option("--weights", "-w", help="none (random init) keeps it runnable anywhere.")
+    ] = "none",
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Folder of JPEGs (default: the Oxford set when present, else synthetic).",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Images to ingest.")] = 256,
+    batch_size: BatchSize = 32,
+    catalog: Annotated[
+        int, typer.Option("--catalog", help="Catalog size for the query figures.")
+    ] = 10_000,
+    requests: Annotated[
+        int, typer.Option("--requests", help="Queries per concurrency level.")
+    ] = 64,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Skip the Redis + worker ingest figure.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Measure ingest and query speed beside the model's own speed, in one run."""
+    import json
+
+    from bench import ingest as ingest_bench
+    from bench import query as query_bench
+    from bench.common import print_table
+
+    if what not in ("ingest", "query", "all"):
+        fail(f"'{what}' is not a benchmark; choose ingest, query or all.")
+    results: dict[str, object] = {}
+    if what in ("ingest", "all"):
+        results["ingest"] = ingest_bench.run(
+            model, weights, images, limit, batch_size or 32, not no_workers
+        )
+    if what in ("query", "all"):
+        results["query"] = query_bench.run(model, weights, catalog, requests)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+        return
+    if "ingest" in results:
+        r = results["ingest"]
+        print_table(
+            ingest_bench.rows(r), f"ingest: {r['model_id']} on {r['device']}, {r['images']}"
+        )  # type: ignore[index]
+    if "query" in results:
+        r = results["query"]
+        print_table(
+            query_bench.rows(r), f"query: {r['model_id']} on {r['device']}, {r['catalog']:,} items"
+        )  # type: ignore[index]

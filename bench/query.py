@@ -1,0 +1,201 @@
+"""Query latency over HTTP beside the model-only time, on a catalog of synthetic vectors.
+
+The catalog's vectors are random unit vectors written straight to LanceDB (the query path's
+cost does not depend on how items got there); the query is a real image through a real
+`lookalike serve` process on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.common import image_sources
+from embedder import Embedder, EmbedderSettings
+from engine.engine import remember_model
+from index import ACTIVE_MODEL, Item, Store, VectorIndex
+
+
+def _populate(data_dir: Path, embedder: Embedder, n: int) -> None:
+    store = Store(data_dir / "lancedb")
+    rng = np.random.default_rng(0)
+    for start in range(0, n, 5000):
+        count = min(5000, n - start)
+        ids = [hashlib.sha256(f"bench{start + i}".encode()).hexdigest() for i in range(count)]
+        store.upsert_items(
+            [
+                Item.new(
+                    i,
+                    source="synthetic",
+                    status="embedded",
+                    metadata={"n": start + k, "shard": (start + k) % 10},
+                )
+                for k, i in enumerate(ids)
+            ]
+        )
+        v = rng.standard_normal((count, embedder.dim)).astype(np.float32)
+        store.add_embeddings(embedder.model_id, ids, v / np.linalg.norm(v, axis=1, keepdims=True))
+    remember_model(store, embedder.model_id, embedder.settings)
+    store.set_state(ACTIVE_MODEL, embedder.model_id)
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    qs = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50": qs[49] * 1000, "p95": qs[94] * 1000, "p99": qs[98] * 1000}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]:
+    settings = EmbedderSettings(model=model, weights=weights, batch_size=32)
+    embedder = Embedder.load(settings)
+    sources, _ = image_sources(None, 1)
+    query = sources[0].read()
+    result: dict[str, Any] = {
+        "model_id": embedder.model_id,
+        "catalog": catalog,
+        "device": str(embedder.device),
+    }
+
+    # model only: decode + transform + batch-1 forward, then exact search over the catalog
+    prepared = embedder.prepare(query)
+    for _ in range(3):
+        embedder.embed_tensors([prepared.tensor])
+    t = []
+    for _ in range(20):
+        start = time.perf_counter()
+        vec = embedder.embed_tensors([embedder.prepare(query).tensor])
+        t.append(time.perf_counter() - start)
+    result["model_only_ms"] = statistics.median(t) * 1000
+    index = VectorIndex(embedder.dim)
+    vecs = np.random.default_rng(1).standard_normal((catalog, embedder.dim)).astype(np.float32)
+    index.add([hashlib.sha256(f"{i}".encode()).hexdigest() for i in range(catalog)], vecs)
+    t = []
+    for _ in range(50):
+        start = time.perf_counter()
+        index.search(vec, 10)
+        t.append(time.perf_counter() - start)
+    result["search_only_ms"] = statistics.median(t) * 1000
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        _populate(data, embedder, catalog)
+        port = _free_port()
+        env = {**os.environ, "LOOKALIKE_DATA_DIR": str(data)}
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "lookalike"),
+                "serve",
+                "--inline",
+                "--port",
+                str(port),
+                "--model",
+                model,
+                "--weights",
+                weights,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url)
+            result["http"] = asyncio.run(_load(url, query, requests))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    base = result["model_only_ms"] + result["search_only_ms"]
+    result["single_p50_ratio"] = result["http"][1]["p50"] / base
+    return result
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the API did not become ready")
+
+
+async def _load(url: str, query: bytes, requests: int) -> dict[int, dict[str, float]]:
+    out: dict[int, dict[str, float]] = {}
+    async with httpx.AsyncClient(
+        base_url=url, timeout=120, limits=httpx.Limits(max_connections=64)
+    ) as client:
+
+        async def one() -> float:
+            start = time.perf_counter()
+            r = await client.post(
+                "/v1/search/image", files=[("files", ("q.jpg", query))], data={"k": "10"}
+            )
+            r.raise_for_status()
+            return time.perf_counter() - start
+
+        for _ in range(3):
+            await one()
+        for clients in (1, 8, 32):
+            samples: list[float] = []
+            per_client = max(1, requests // clients)
+
+            async def worker(samples: list[float] = samples, count: int = per_client) -> None:
+                for _ in range(count):
+                    samples.append(await one())
+
+            start = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(clients)))
+            elapsed = time.perf_counter() - start
+            out[clients] = {**_percentiles(samples), "qps": len(samples) / elapsed}
+    return out
+
+
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [
+        {
+            "figure": "model only: decode + batch-1 forward (ms)",
+            "value": f"{result['model_only_ms']:.1f}",
+        },
+        {
+            "figure": f"index search only, {result['catalog']:,} vectors (ms)",
+            "value": f"{result['search_only_ms']:.2f}",
+        },
+    ]
+    for clients, stats in result["http"].items():
+        out.append(
+            {
+                "figure": f"HTTP, {clients} client(s): p50 / p95 / p99 (ms)",
+                "value": f"{stats['p50']:.0f} / {stats['p95']:.0f} / {stats['p99']:.0f}",
+            }
+        )
+        out.append(
+            {"figure": f"HTTP, {clients} client(s): queries/s", "value": f"{stats['qps']:.1f}"}
+        )
+    out.append(
+        {
+            "figure": "single-query p50 / (forward + search)",
+            "value": f"{result['single_p50_ratio']:.2f}",
+            "target": "<= 1.25",
+        }
+    )
+    return out
