@@ -114,7 +114,7 @@ def evaluate(
     n = len(groups)
     ranked_all = catalog.index.search(vectors, len(catalog.index))
 
-    per_group: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    per_group: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     aps, r1, r10, chance, chance1, chance10 = [], [], [], [], [], []
     for q, ranked in zip(queries, ranked_all, strict=True):
         names = [name for item_id, _ in ranked for name in names_of[item_id] if name != q.image]
@@ -127,7 +127,7 @@ def evaluate(
         chance.append(positives / (n - 1))
         chance1.append(_chance_recall(n - 1, positives, 1))
         chance10.append(_chance_recall(n - 1, positives, 10))
-        per_group[q.group].append((ap, r1[-1], chance[-1], 1.0))
+        per_group[q.group].append((ap, r1[-1], chance[-1]))
     group_scores = [
         GroupScore(
             group=g,

@@ -21,6 +21,7 @@ from index.vectors import VectorIndex, as_matrix, label_of
 
 __all__ = [
     "ACTIVE_MODEL",
+    "PREVIOUS_MODEL",
     "Batch",
     "BatchState",
     "BlobStore",
@@ -33,7 +34,6 @@ __all__ = [
     "Item",
     "ItemNotFoundError",
     "ItemStatus",
-    "PREVIOUS_MODEL",
     "Job",
     "JobStatus",
     "Manifest",

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from workers.lifetime import die_with_parent
+
 
 def worker_command(concurrency: int = 1, name: str = "lookalike@%h") -> list[str]:
     # Threads, not forked children: CUDA and LanceDB's runtime do not survive a fork, and the
@@ -43,6 +45,7 @@ def start_worker(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import redis
 
+from workers.lifetime import die_with_parent
+
 MAX_SOCKET_PATH = 100  # unix socket paths are limited to about 107 bytes
 
 
@@ -59,6 +61,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -56,9 +56,14 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
+        self.stop()
         raise RuntimeError("server did not become ready")
 
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # its children get SIGTERM from the kernel (parent-death signal)
+            out, _ = self.proc.communicate()
         return self.proc.returncode, out

@@ -21,7 +21,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path / "data")
     yield srv
     if srv.proc.poll() is None:
-        srv.proc.kill()
+        srv.stop()  # SIGTERM: the server stops its worker and Redis too
 
 
 @pytest.mark.slow
@@ -117,3 +117,16 @@ def test_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
             status = _read_status(sock)
         assert status == 413
         assert sent < 10 * LIMIT
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_no_redis_or_worker_behind(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    srv = Server(tmp_path / "data")
+    children = psutil.Process(srv.proc.pid).children(recursive=True)
+    names = " ".join(" ".join(c.cmdline()) for c in children)
+    assert "redis-server" in names and "celery" in names
+    srv.proc.kill()  # no chance to clean up: the kernel's parent-death signal must do it
+    srv.proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == []
