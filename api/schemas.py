@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index import Item, Job
 
+# Values for the examples in the OpenAPI docs.
+_ID = "9f2c4e0b7d1a5c3e8f6b2d4a1c7e9b3f5d8a2c6e4b1f7d9a3c5e8b2f4d6a1c3e"
+_IMAGE = f"/v1/items/{_ID}/image"
+_THUMB = f"/v1/items/{_ID}/thumbnail"
+_MODEL = "resnet50.imagenet1k_v2.gem.2048"
+
 
 class ErrorOut(BaseModel):
     error: str = Field(examples=["not_an_image"])
@@ -16,6 +22,28 @@ class ErrorOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _ID,
+                    "client_key": "SKU-1042",
+                    "source": "upload:red-shoe.jpg",
+                    "metadata": {"colour": "red", "price": 59},
+                    "width": 1024,
+                    "height": 768,
+                    "format": "JPEG",
+                    "size_bytes": 183204,
+                    "created_at": "2026-11-24T10:00:00Z",
+                    "status": "embedded",
+                    "error": None,
+                    "image_url": _IMAGE,
+                    "thumbnail_url": _THUMB,
+                }
+            ]
+        }
+    )
+
     id: str = Field(description="sha256 of the image bytes.")
     client_key: str | None = None
     source: str
@@ -41,12 +69,19 @@ class ItemOut(BaseModel):
 
 
 class ItemPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [], "next_cursor": "eJyrVkrOz0..."}]}
+    )
+
     items: list[ItemOut]
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
 
 
 class ItemPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"metadata": {"colour": "blue", "price": 49}}]},
+    )
 
     metadata: dict[str, Any] | None = Field(None, description="Replaces the item's metadata.")
     client_key: str | None = Field(None, max_length=512)
@@ -64,6 +99,36 @@ class UploadResult(BaseModel):
 
 
 class UploadResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {
+                            "filename": "red-shoe.jpg",
+                            "item_id": _ID,
+                            "status": "added",
+                            "existed": False,
+                            "error": None,
+                            "client_key": "SKU-1042",
+                        },
+                        {
+                            "filename": "notes.jpg",
+                            "item_id": None,
+                            "status": "failed",
+                            "existed": False,
+                            "error": "The file is not an image: it looks like a text file.",
+                            "client_key": None,
+                        },
+                    ],
+                    "added": 1,
+                    "existed": 0,
+                    "failed": 1,
+                }
+            ]
+        }
+    )
+
     results: list[UploadResult]
     added: int
     existed: int
@@ -71,6 +136,28 @@ class UploadResponse(BaseModel):
 
 
 class JobOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3b9f0c2a6d8e4f1a9c7b5e3d1f2a4c6e",
+                    "kind": "upload",
+                    "status": "running",
+                    "total": 1000,
+                    "done": 420,
+                    "failed": 3,
+                    "skipped": 12,
+                    "created_at": "2026-11-24T10:00:00Z",
+                    "updated_at": "2026-11-24T10:00:42Z",
+                    "error": None,
+                    "progress": 0.435,
+                    "rate": 10.4,
+                    "eta_s": 54.3,
+                }
+            ]
+        }
+    )
+
     id: str
     kind: str
     status: str
@@ -108,6 +195,28 @@ class HitOut(BaseModel):
 
 
 class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hits": [
+                        {
+                            "item_id": _ID,
+                            "client_key": "SKU-1042",
+                            "score": 0.913,
+                            "metadata": {"colour": "red"},
+                            "thumbnail_url": _THUMB,
+                            "image_url": _IMAGE,
+                        }
+                    ],
+                    "model_id": _MODEL,
+                    "next_cursor": None,
+                    "took_ms": 31.5,
+                }
+            ]
+        }
+    )
+
     hits: list[HitOut]
     model_id: str
     next_cursor: str | None = Field(None, description="Pass to POST /v1/search for more.")
@@ -137,10 +246,25 @@ class SearchRequest(BaseModel):
 
 
 class HealthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"] = "ok"
 
 
 class ReadyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ready": True,
+                    "model_id": _MODEL,
+                    "indexed": 12840,
+                    "detail": f"serving 12840 items with {_MODEL}; 2 worker(s) alive",
+                }
+            ]
+        }
+    )
+
     ready: bool
     model_id: str | None
     indexed: int

@@ -29,6 +29,19 @@ class ReindexRequest(BaseModel):
 
 
 class ReindexStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "active": "resnet50.imagenet1k_v2.gem.2048",
+                    "previous": "resnet18.imagenet1k_v1.gem.512",
+                    "latest_job": "3b9f0c2a6d8e4f1a9c7b5e3d1f2a4c6e",
+                    "backfill_job": None,
+                }
+            ]
+        }
+    )
+
     active: str | None
     previous: str | None
     latest_job: str | None

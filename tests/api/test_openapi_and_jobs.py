@@ -12,10 +12,17 @@ from tests.images import jpeg
 def test_docs_and_schema_describe_every_route(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             assert op.get("summary"), f"{method} {path} has no summary"
-            assert any(code.startswith("2") for code in op["responses"]), path
+            ok = [r for code, r in op["responses"].items() if code.startswith("2")]
+            assert ok, path
+            body = ok[0].get("content", {}).get("application/json", {}).get("schema", {})
+            ref = body.get("$ref") or body.get("items", {}).get("$ref")
+            if ref:  # every JSON answer shows an example in the docs
+                name = ref.rsplit("/", 1)[-1]
+                assert components[name].get("examples"), f"{method} {path}: {name} has no example"
     assert (
         "/v1/search/image" in schema["paths"] and "/v1/items/{item_id}/similar" in schema["paths"]
     )
