@@ -129,11 +129,15 @@ def worker_cmd(
     redis_url: RedisUrl = None,
     data_dir: DataDir = None,
     concurrency: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--concurrency", "-c", min=1, help="Processes in this worker (one model each)."
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Tasks held at once; their items share forward passes "
+            "[env LOOKALIKE_WORKER_CONCURRENCY; default 4]. One model per worker process.",
         ),
-    ] = 1,
+    ] = None,
     name: Annotated[
         str, typer.Option("--name", "-n", help="Worker name; %h is the host.")
     ] = "lookalike@%h",
@@ -147,7 +151,7 @@ def worker_cmd(
     env = {**os.environ, "LOOKALIKE_REDIS_URL": str(url)}
     if data_dir is not None:
         env["LOOKALIKE_DATA_DIR"] = str(data_dir)
-    cmd = worker_command(concurrency, name)
+    cmd = worker_command(concurrency or WorkerSettings().worker_concurrency, name)
     os.execvpe(cmd[0], cmd, env)  # the worker takes over this process and its signals
 
 

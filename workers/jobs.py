@@ -168,21 +168,19 @@ def reconcile(store: Store, stale_after_s: float, send: Send) -> int:
 
 
 def run_batch(
-    engine: Any,
+    store: Store,
     job_id: str,
     batch_no: int,
     item_ids: Sequence[str],
-    embedder: Any,
-    sink: Any,
+    embed: Callable[[Sequence[str]], list[Any]],
     send: Send | None = None,
 ) -> dict[str, int]:
     """Embed one batch of a job: what a worker task does, and what the API does inline.
 
-    Idempotent: a batch already done is skipped, and so is every item that has its vector.
+    `embed` turns item ids into outcomes (`engine.ingest.embed_items`, or a gatherer that
+    merges concurrent batches). Idempotent: a batch already done is skipped, and so is
+    every item that has its vector.
     """
-    from engine.ingest import embed_items
-
-    store: Store = engine.store
     batch = next((b for b in store.job_batches(job_id) if b.batch_no == batch_no), None)
     if batch is None or batch.state == BatchState.done.value:
         return {"skipped": len(item_ids)}  # an earlier delivery finished it
@@ -192,7 +190,7 @@ def run_batch(
             [batch.model_copy(update={"state": BatchState.cancelled.value, "updated_at": now()})]
         )
         return {"cancelled": len(item_ids)}
-    outcomes = embed_items(engine, item_ids, embedder=embedder, sink=sink)
+    outcomes = embed(item_ids)
     # An item that already has a vector got it from an earlier delivery of this very batch
     # (duplicates were settled at registration), so it counts as done.
     counts = {

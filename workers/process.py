@@ -11,7 +11,7 @@ from pathlib import Path
 from workers.lifetime import die_with_parent
 
 
-def worker_command(concurrency: int = 1, name: str = "lookalike@%h") -> list[str]:
+def worker_command(concurrency: int = 4, name: str = "lookalike@%h") -> list[str]:
     # Threads, not forked children: CUDA and LanceDB's runtime do not survive a fork, and the
     # main thread stays free to answer pings while a batch is on the model. Scale out with
     # more worker processes (one model, one GPU each), not with a bigger pool.
@@ -26,7 +26,7 @@ def start_worker(
     redis_url: str,
     data_dir: Path,
     *,
-    concurrency: int = 1,
+    concurrency: int = 4,
     name: str = "lookalike@%h",
     env: dict[str, str] | None = None,
     log: Path | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 
 from embedder import EmbedderSettings
 from engine import Engine, Source
-from engine.ingest import Outcome, register
+from engine.ingest import Outcome, embed_items, register
 from index import Batch, Job
 from workers.jobs import (
     FINAL,
@@ -142,7 +142,12 @@ class LocalQueue(JobQueue):
 
         try:
             run_batch(
-                engine, batch.job_id, batch.batch_no, batch.item_ids, embedder, sink, self.send
+                engine.store,
+                batch.job_id,
+                batch.batch_no,
+                batch.item_ids,
+                lambda ids: embed_items(engine, ids, embedder=embedder, sink=sink),
+                self.send,
             )
         except Exception:  # the batch stays queued; `lookalike jobs ID --resume` sends it again
             log.exception("batch %s:%s failed", batch.job_id, batch.batch_no)

@@ -26,3 +26,12 @@ class WorkerSettings(BaseSettings):
         3600, ge=1, description="Redis redelivers unacked tasks after this."
     )
     max_retries: int = Field(5, ge=0)
+    gather_wait_ms: float = Field(
+        20.0, ge=0, description="How long a worker waits for other tasks to fill a forward pass."
+    )
+    worker_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Tasks a worker holds at once (each prefetches one message); "
+        "their items share forward passes.",
+    )

@@ -8,19 +8,44 @@ from typing import Any
 
 from embedder import EmbedderSettings, WeightsUnavailableError
 from engine import Engine
+from engine.ingest import embed_items
 from index import IndexSettings, JobStatus
 from workers.celery_app import QUEUE, TASK_EMBED, app
+from workers.gather import Gatherer
 from workers.jobs import run_batch
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
+ModelKey = tuple[tuple[str, Any], ...]
 
 
 @cache
-def _engine(model_key: tuple[tuple[str, Any], ...]) -> Engine:
+def _engine(model_key: ModelKey) -> Engine:
     """One engine, and so one loaded model, per worker process and model; built lazily."""
     return Engine(EmbedderSettings(**dict(model_key)), IndexSettings())
+
+
+@cache
+def _gatherer(model_key: ModelKey) -> Gatherer:
+    """One gatherer per model: concurrent tasks of that model share forward passes."""
+    engine = _engine(model_key)
+    embedder = engine.embedder
+
+    def sink(ids: Any, vectors: Any) -> None:
+        engine.store.add_embeddings(embedder.model_id, ids, vectors)
+
+    settings = WorkerSettings()
+    return Gatherer(
+        lambda ids: embed_items(engine, ids, embedder=embedder, sink=sink),
+        max_items=embedder.settings.batch_size,
+        max_wait_s=settings.gather_wait_ms / 1000,
+    )
+
+
+def _send(batch: Any, model: dict[str, Any]) -> None:
+    args = [batch.job_id, batch.batch_no, batch.item_ids, model]
+    app.send_task(TASK_EMBED, args=args, queue=QUEUE)
 
 
 @app.task(
@@ -35,28 +60,15 @@ def _engine(model_key: tuple[tuple[str, Any], ...]) -> Engine:
 def embed_batch(
     self: Any, job_id: str, batch_no: int, item_ids: list[str], model: dict[str, Any]
 ) -> dict[str, int]:
-    engine = _engine(tuple(sorted((k, v) for k, v in model.items() if k in MODEL_FIELDS)))
+    key: ModelKey = tuple(sorted((k, v) for k, v in model.items() if k in MODEL_FIELDS))
+    engine = _engine(key)
     try:
-        embedder = engine.embedder
+        gatherer = _gatherer(key)
     except WeightsUnavailableError as exc:
         job = engine.store.get_job(job_id)
-        engine.store.save_job(
-            job.model_copy(update={"status": JobStatus.failed.value, "error": str(exc)})
-        )
+        failed = job.model_copy(update={"status": JobStatus.failed.value, "error": str(exc)})
+        engine.store.save_job(failed)
         return {"failed": len(item_ids)}
-
-    def send(batch: Any, batch_model: dict[str, Any]) -> None:
-        args = [batch.job_id, batch.batch_no, batch.item_ids, batch_model]
-        app.send_task(TASK_EMBED, args=args, queue=QUEUE)
-
-    counts = run_batch(
-        engine,
-        job_id,
-        batch_no,
-        item_ids,
-        embedder,
-        sink=lambda ids, vectors: engine.store.add_embeddings(embedder.model_id, ids, vectors),
-        send=send,
-    )
+    counts = run_batch(engine.store, job_id, batch_no, item_ids, gatherer.embed, send=_send)
     log.info("batch %s:%s: %s", job_id, batch_no, counts)
     return counts
