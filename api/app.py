@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, items, jobs, reindex, search
+from api.routes import health, ingest, items, jobs, reindex, search
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
@@ -55,7 +55,7 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, items, search, jobs, reindex):
+    for module in (health, items, ingest, search, jobs, reindex):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)

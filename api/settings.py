@@ -13,6 +13,7 @@ class ApiSettings(BaseSettings):
         200 * 1024 * 1024, ge=1, description="Largest request body; checked while streaming."
     )
     max_files_per_request: int = Field(100, ge=1)
+    max_urls_per_request: int = Field(10_000, ge=1)
     max_k: int = Field(100, ge=1, description="Largest number of results one search returns.")
     default_k: int = Field(10, ge=1)
     batch_max: int = Field(32, ge=1, description="Query images gathered into one forward pass.")

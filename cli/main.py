@@ -26,6 +26,7 @@ from cli.options import (
 )
 from embedder import WeightsUnavailableError
 from engine import find_images, ingest, search_path_or_id
+from engine.ingest import from_manifest
 from index import Hit, MetadataFilter
 
 app = typer.Typer(
@@ -61,7 +62,18 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 @app.command("ingest")
 @_guard
 def ingest_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Image files and folders (recursive).")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Image files, folders (recursive) and http(s) URLs."),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="CSV or JSONL with path or url, client_key and metadata "
+            "per image, or a .txt list of paths and URLs.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     model: Model = None,
     weights: Weights = None,
@@ -83,9 +95,11 @@ def ingest_cmd(
 ) -> None:
     """Embed, store and index images. Ingesting the same files again adds nothing."""
     engine = make_engine(data_dir, model, weights, pooling, device, batch_size)
-    sources = find_images(paths)
+    sources = find_images(paths or [])
+    if manifest is not None:
+        sources += from_manifest(manifest)
     if not sources:
-        _fail("no image files found in the given paths.")
+        _fail("no image files found: give paths, URLs or --manifest.")
     engine.catalog  # load the model before the progress bar starts  # noqa: B018
     from workers.settings import WorkerSettings
 

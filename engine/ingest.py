@@ -21,7 +21,8 @@ from typing import Any
 
 from embedder import Embedder, EmbedderError, Prepared
 from engine.engine import Engine
-from engine.errors import SourceNotFoundError
+from engine.errors import EngineError, SourceNotFoundError
+from engine.settings import EngineSettings
 from index import Item, ItemNotFoundError, ItemStatus, content_id
 
 IMAGE_SUFFIXES = frozenset(
@@ -40,10 +41,15 @@ class Source:
     data: bytes | None = None
     client_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
 
-    def read(self) -> bytes:
+    def read(self, settings: EngineSettings | None = None) -> bytes:
         if self.data is not None:
             return self.data
+        if self.url is not None:
+            from engine.sources import fetch_url
+
+            return fetch_url(self.url, settings or EngineSettings())
         assert self.path is not None
         return self.path.read_bytes()
 
@@ -82,9 +88,12 @@ class IngestReport:
 
 
 def find_images(paths: Iterable[str | Path]) -> list[Source]:
-    """Expand files and folders (recursively) into sources; folders yield image files only."""
+    """Expand files, folders (recursively) and URLs into sources; folders yield images only."""
     sources: list[Source] = []
     for raw in paths:
+        if isinstance(raw, str) and "://" in raw:
+            sources.append(Source(uri=raw, url=raw))
+            continue
         path = Path(raw).expanduser()
         if path.is_dir():
             files = sorted(
@@ -100,6 +109,19 @@ def find_images(paths: Iterable[str | Path]) -> list[Source]:
     return sources
 
 
+def from_manifest(path: Path) -> list[Source]:
+    """Sources from a CSV, JSONL or plain list file (see `engine.sources.read_manifest`)."""
+    from engine.sources import read_manifest
+
+    sources = []
+    for ref, key, metadata in read_manifest(path):
+        if "://" in ref:
+            sources.append(Source(uri=ref, url=ref, client_key=key, metadata=metadata))
+        else:
+            sources.append(Source(uri=ref, path=Path(ref), client_key=key, metadata=metadata))
+    return sources
+
+
 def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
@@ -109,9 +131,11 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def _read(engine: Engine, src: Source) -> tuple[Source, bytes | None, str | None, str | None]:
     """(source, bytes, item id, error) for one source."""
     try:
-        data = src.read()
+        data = src.read(engine.settings)
     except OSError as exc:
         return src, None, None, f"The file could not be read ({exc.strerror or exc})."
+    except EngineError as exc:  # a URL that could not be fetched
+        return src, None, None, str(exc)
     cap = engine.settings.max_file_bytes
     if len(data) > cap:
         return (
@@ -147,6 +171,12 @@ def register(
             engine.blobs.put(data)
             rows.append(_item(item_id, src, len(data), ItemStatus.queued, None))
             outcomes.append(Outcome(src.uri, item_id, "queued"))
+        # An item seen before (it failed, or a crash left it queued) keeps its creation time.
+        known = engine.store.get_items([r.id for r in rows])
+        rows = [
+            r.model_copy(update={"created_at": known[r.id].created_at}) if r.id in known else r
+            for r in rows
+        ]
         engine.store.upsert_items(rows)
     return outcomes
 

@@ -15,3 +15,8 @@ class EngineSettings(BaseSettings):
         description="Threads that read, hash and decode images while the model runs.",
     )
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest image file accepted.")
+    url_timeout_s: float = Field(10.0, gt=0, description="Timeout of one URL fetch.")
+    url_schemes: list[str] = Field(["http", "https"], description="URL schemes ingest may fetch.")
+    allow_private_urls: bool = Field(
+        False, description="Let ingest fetch loopback, private and link-local addresses."
+    )

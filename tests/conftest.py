@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import torch
 from embedder import Embedder, EmbedderSettings
 from engine import Engine, EngineSettings
 from index import IndexSettings
+from tests.images import jpeg
 
 torch.set_num_threads(2)
 
@@ -42,3 +46,19 @@ def engine(tmp_path: Path, small_embedder: Embedder) -> Iterator[Engine]:
         EngineSettings(decode_threads=2),
         embedder=small_embedder,
     )
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[str]:
+    """A real HTTP server on loopback serving tmp_path/site."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for i in range(3):
+        (site / f"{i}.jpg").write_bytes(jpeg(i))
+    (site / "big.jpg").write_bytes(b"\xff" * 4096)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

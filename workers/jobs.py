@@ -64,12 +64,14 @@ def create_job(
     *,
     skipped: int = 0,
     failed: int = 0,
+    job_id: str | None = None,
     **params: Any,
 ) -> Job:
-    """`skipped` and `failed` count what registration settled (duplicates, unreadable files)."""
+    """`skipped` and `failed` count what registration settled (duplicates, unreadable files).
+    `job_id` fills in a job row announced before registration began."""
     total = len(item_ids) + skipped + failed
     job = Job.new(
-        uuid.uuid4().hex,
+        job_id or uuid.uuid4().hex,
         kind,
         total=total,
         model=model,
@@ -97,7 +99,7 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     while it ran) through `send` before it switches the catalog over.
     """
     job = store.get_job(job_id)
-    if job.status in FINAL:
+    if job.status in FINAL or job.status == JobStatus.queued.value:  # queued: still registering
         return job
     batches = store.job_batches(job_id)
     params = json.loads(job.params_json)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -58,7 +60,9 @@ class JobQueue:
             **counts,
         )
 
-    def ingest(self, sources: Sequence[Source], kind: str = "ingest") -> tuple[Job, list[Outcome]]:
+    def ingest(
+        self, sources: Sequence[Source], kind: str = "ingest", job_id: str | None = None
+    ) -> tuple[Job, list[Outcome]]:
         """Register the sources here; the batches embed what is new."""
         catalog = self.engine.catalog
         with ThreadPoolExecutor(self.engine.settings.decode_threads) as pool:
@@ -70,8 +74,25 @@ class JobQueue:
             model_of(self.engine.embedder_settings),
             skipped=sum(o.status == "skipped" for o in outcomes),
             failed=sum(o.status == "failed" for o in outcomes),
+            job_id=job_id,
         )
         return job, outcomes
+
+    def ingest_later(self, sources: Sequence[Source], kind: str) -> Job:
+        """Announce the job now; fetch and register in the background (URLs take a while)."""
+        job = Job.new(uuid.uuid4().hex, kind, total=len(sources))
+        self.engine.store.save_job(job)
+
+        def run() -> None:
+            try:
+                self.ingest(sources, kind, job_id=job.id)
+            except Exception as exc:
+                log.exception("registering job %s failed", job.id)
+                failed = job.model_copy(update={"status": "failed", "error": str(exc)})
+                self.engine.store.save_job(failed)
+
+        threading.Thread(target=run, name=f"register-{job.id[:8]}", daemon=True).start()
+        return job
 
     def job(self, job_id: str) -> Job:
         return refresh_job(self.engine.store, job_id, self.send)

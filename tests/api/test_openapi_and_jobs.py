@@ -6,6 +6,8 @@ import time
 
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from engine import Engine, EngineSettings, Source
 from tests.images import jpeg
 
 
@@ -55,3 +57,50 @@ def test_background_upload_job_reports_progress(client: TestClient) -> None:
 def test_web_page_is_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "What looks like this?" in page.text
+
+
+def test_ingest_by_url_is_a_job(engine: Engine, web: str) -> None:
+    engine.settings = EngineSettings(allow_private_urls=True, decode_threads=2)
+    with TestClient(create_app(engine)) as client:
+        body = {
+            "items": [{"url": f"{web}/{i}.jpg", "client_key": f"k{i}"} for i in range(3)]
+            + [{"url": f"{web}/missing.jpg"}]
+        }
+        resp = client.post("/v1/ingest", json=body)
+        assert resp.status_code == 202
+        job = wait_for(client, resp.json()["id"])
+        assert (job["status"], job["done"], job["failed"], job["total"]) == ("done", 3, 1, 4)
+        assert client.get("/v1/items/by-key/k1").json()[0]["status"] == "embedded"
+        assert client.post("/v1/ingest", json={"items": []}).status_code == 422
+
+
+def test_cancel_then_resume(engine: Engine) -> None:
+    from workers.queue import LocalQueue
+    from workers.settings import WorkerSettings
+
+    queue = LocalQueue(engine, WorkerSettings(job_batch_size=2))
+    try:
+        job, _ = queue.ingest([Source(uri=f"m{i}", data=jpeg(i, (64, 48))) for i in range(16)])
+        cancelled = queue.cancel(job.id)
+        assert cancelled.status == "cancelled"
+        queue._pool.submit(lambda: None).result()  # let the queued batches see the cancel
+        time.sleep(0.5)
+        partial = engine.store.embeddings_count(engine.embedder.model_id, 512)
+        assert partial < 16
+        resumed = queue.resume(job.id)
+        assert resumed.status == "running"
+        final = queue.wait(job.id, timeout=60)
+        assert (final.status, final.done) == ("done", 16)
+        assert engine.store.embeddings_count(engine.embedder.model_id, 512) == 16
+    finally:
+        queue.close()
+
+
+def wait_for(client: TestClient, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("job did not finish")

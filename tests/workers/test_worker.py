@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from engine import Engine, Source
 from index import ItemStatus
 from tests.images import jpeg
+from tests.workers.conftest import WORKER_ENV
+from workers.process import stop_worker
 from workers.queue import CeleryQueue as TaskQueue
+from workers.redis_server import EmbeddedRedis
 
 
 def sources(n: int, start: int = 0) -> list[Source]:
@@ -40,3 +47,32 @@ def test_worker_embeds_a_job_and_a_bad_image_fails_alone(
     assert {o.status for o in outcomes} == {"skipped"}
     assert queue.wait(again.id, timeout=30).status == "done"
     assert store.embeddings_count(model, 512) == 40
+
+
+@pytest.mark.slow
+def test_the_worker_command_scales_out(
+    queue: TaskQueue, redis_server: EmbeddedRedis, data_dir: Path, tmp_path: Path
+) -> None:
+    """`lookalike worker` is a plain Celery worker: start two, both take work, both stop."""
+    exe = str(Path(sys.executable).parent / "lookalike")
+    env = {**os.environ, **WORKER_ENV, "LOOKALIKE_DATA_DIR": str(data_dir)}
+    procs = [
+        subprocess.Popen(
+            [exe, "worker", "--redis-url", redis_server.url, "--name", f"w{n}@%h", "-c", "2"],
+            env=env,
+            stdout=(tmp_path / f"w{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for n in range(2)
+    ]
+    try:
+        job, _ = queue.ingest(sources(64))
+        assert queue.wait(job.id, timeout=180).done == 64
+        assert queue.workers_alive() == 2
+    finally:
+        for proc in procs:
+            assert stop_worker(proc) == 0
+    logs = [(tmp_path / f"w{n}.log").read_text() for n in range(2)]
+    # both took batches (the startup banner names the task too, without an id)
+    assert all(re.search(r"embed_batch\[[0-9a-f-]+\] received", log) for log in logs)

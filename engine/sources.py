@@ -1,0 +1,134 @@
+"""Where images come from besides local files: URLs, lists, and CSV/JSONL manifests.
+
+URL fetching is guarded: only the allowed schemes, no loopback, private or link-local
+address unless allowed (a server must not be turned against its own network), a timeout,
+no redirects, and the same size cap as files, checked while the body streams in.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from engine.errors import EngineError, SourceNotFoundError
+from engine.settings import EngineSettings
+
+
+class FetchError(EngineError):
+    code = "fetch_failed"
+
+
+def is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _check_address(host: str, settings: EngineSettings) -> None:
+    if settings.allow_private_urls:
+        return
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        raise FetchError(f"The host {host} could not be resolved.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise FetchError(
+                f"The URL points to a private or local address ({address}); "
+                "set LOOKALIKE_ALLOW_PRIVATE_URLS=true to allow it."
+            )
+
+
+def fetch_url(url: str, settings: EngineSettings) -> bytes:
+    parts = urlsplit(url)
+    if parts.scheme not in settings.url_schemes:
+        allowed = ", ".join(settings.url_schemes)
+        raise FetchError(f"The URL scheme '{parts.scheme}' is not allowed; use {allowed}.")
+    if not parts.hostname:
+        raise FetchError(f"'{url[:200]}' has no host.")
+    _check_address(parts.hostname, settings)
+    cap = settings.max_file_bytes
+    try:
+        with httpx.stream("GET", url, timeout=settings.url_timeout_s, follow_redirects=False) as r:
+            if r.status_code != 200:
+                raise FetchError(f"The URL answered HTTP {r.status_code}.")
+            declared = r.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise FetchError(
+                    f"The URL's body is {int(declared):,} bytes, over the limit of {cap:,}."
+                )
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise FetchError(f"The URL's body is over the limit of {cap:,} bytes.")
+            return bytes(body)
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"The URL did not answer within {settings.url_timeout_s:g} s.") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"The URL could not be fetched ({exc.__class__.__name__}).") from exc
+
+
+def _row_to_fields(row: dict[str, Any], where: str) -> tuple[str, str | None, dict[str, Any]]:
+    source = row.pop("url", None) or row.pop("path", None) or row.pop("source", None)
+    if not source:
+        raise SourceNotFoundError(f"{where} has no path or url.")
+    key = row.pop("client_key", None) or row.pop("key", None)
+    metadata = row.pop("metadata", None) or {}
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata) if metadata.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise SourceNotFoundError(
+                f"{where}: the metadata is not valid JSON ({exc.msg})."
+            ) from exc
+    if not isinstance(metadata, dict):
+        raise SourceNotFoundError(f"{where}: the metadata must be a JSON object.")
+    extra = {k: v for k, v in row.items() if k and v not in (None, "")}
+    return str(source), (str(key) if key else None), {**extra, **metadata}
+
+
+def read_manifest(path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(path or URL, client key, metadata) per line of a CSV, JSONL or plain list file.
+
+    CSV and JSONL name the image in `path`, `url` or `source`; `client_key` (or `key`) and
+    `metadata` (a JSON object) are optional, and any other column becomes metadata. A plain
+    list (.txt) holds one path or URL per line. Relative paths are taken from the manifest's
+    folder.
+    """
+    if not path.is_file():
+        raise SourceNotFoundError(f"{path} does not exist.")
+    rows: list[tuple[str, str | None, dict[str, Any]]] = []
+    text = path.read_text()
+    if path.suffix.lower() == ".csv":
+        for n, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+            rows.append(_row_to_fields(dict(row), f"{path.name} line {n}"))
+    elif path.suffix.lower() in (".jsonl", ".ndjson"):
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SourceNotFoundError(f"{path.name} line {n} is not JSON ({exc.msg}).") from exc
+            if not isinstance(row, dict):
+                raise SourceNotFoundError(f"{path.name} line {n} is not a JSON object.")
+            rows.append(_row_to_fields(row, f"{path.name} line {n}"))
+    else:
+        rows = [
+            (line.strip(), None, {})
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    resolved = []
+    for source, key, metadata in rows:
+        if not is_url(source) and not Path(source).is_absolute():
+            source = str(path.parent / source)
+        resolved.append((source, key, metadata))
+    return resolved
