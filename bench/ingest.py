@@ -27,6 +27,9 @@ def run(
     embedder = Embedder.load(settings)
     rates = forward_rate(embedder, sorted({1, 8, batch_size}))
     best_bs = max(rates, key=rates.__getitem__)
+    # Ingest runs at the batch size the model is fastest at, as an operator would set it.
+    settings = settings.model_copy(update={"batch_size": best_bs})
+    embedder.settings = settings
     result: dict[str, Any] = {
         "model_id": embedder.model_id,
         "device": str(embedder.device),
@@ -81,7 +84,10 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         for bs, r in result["forward_images_per_s"].items()
     ]
     out.append(
-        {"figure": "ingest in process (img/s)", "value": f"{result['inline_images_per_s']:.1f}"}
+        {
+            "figure": f"ingest in process, batch {best} (img/s)",
+            "value": f"{result['inline_images_per_s']:.1f}",
+        }
     )
     out.append(
         {
@@ -93,7 +99,7 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     if "worker_images_per_s" in result:
         out.append(
             {
-                "figure": "ingest through Redis + worker (img/s)",
+                "figure": f"ingest through Redis + worker, batch {best} (img/s)",
                 "value": f"{result['worker_images_per_s']:.1f}",
             }
         )
