@@ -147,6 +147,7 @@ class JobOut(BaseModel):
                     "done": 420,
                     "failed": 3,
                     "skipped": 12,
+                    "queued": 565,
                     "created_at": "2026-11-24T10:00:00Z",
                     "updated_at": "2026-11-24T10:00:42Z",
                     "error": None,
@@ -168,6 +169,7 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     error: str | None
+    queued: int = Field(description="Items not finished yet.")
     progress: float = Field(description="Share of the work done, 0 to 1.")
     rate: float = Field(description="Items finished per second so far.")
     eta_s: float | None = Field(description="Seconds left at that rate; null when unknown.")
@@ -181,7 +183,11 @@ class JobOut(BaseModel):
         left = max(0, job.total - finished)
         eta = 0.0 if left == 0 else (left / rate if rate > 0 else None)
         return cls(
-            **job.model_dump(exclude={"params_json"}), progress=progress, rate=rate, eta_s=eta
+            **job.model_dump(exclude={"params_json"}),
+            queued=left,
+            progress=progress,
+            rate=rate,
+            eta_s=eta,
         )
 
 

@@ -63,7 +63,8 @@ def _through_workers(settings: EmbedderSettings, data_dir: Path, sources: list[A
     try:
         engine = Engine(settings, IndexSettings(data_dir=data_dir))
         queue = CeleryQueue(
-            engine, WorkerSettings(redis_url=redis.url, job_batch_size=4 * settings.batch_size)
+            engine,
+            WorkerSettings(redis_url=redis.url, job_batch_size=max(64, 4 * settings.batch_size)),
         )
         # Warm the worker (model load) on one image, so the figure is steady-state throughput.
         warm, _ = queue.ingest(sources[:1])

@@ -29,6 +29,10 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
 )
 Progress = Callable[[int], None]
+# Items per LanceDB write and per decode-ahead step. The model still runs in batches of
+# LOOKALIKE_BATCH_SIZE inside a chunk; a LanceDB commit costs tens of milliseconds, so
+# writing per forward batch would cost more than the forward itself on small batches.
+WRITE_CHUNK = 64
 VectorSink = Callable[[Sequence[str], Any], None]
 
 
@@ -258,16 +262,18 @@ def embed_items(
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(engine.settings.decode_threads)
     work = _Embedding(engine, embedder, pool)
-    chunks = list(_chunks(todo, max(embedder.settings.batch_size, 8)))
+    chunks = list(_chunks(todo, max(embedder.settings.batch_size, WRITE_CHUNK)))
+    # On a GPU the next chunk is decoded while this one is on the device. On the CPU the
+    # model already uses every core, and decoding beside it stalls its threads (measured:
+    # 0.69 of the forward rate overlapped, against 0.8+ decoding between forward passes).
+    overlap = embedder.device.type != "cpu"
     try:
         with ThreadPoolExecutor(1) as stager:
-            pending: Future[list[_Loaded]] | None = (
-                stager.submit(work.load, chunks[0]) if chunks else None
-            )
+            pending: Future[list[_Loaded]] | None = None
             for n in range(len(chunks)):
-                assert pending is not None
-                loaded = pending.result()
-                if n + 1 < len(chunks):  # decode the next chunk while this one is on the model
+                loaded = pending.result() if pending is not None else work.load(chunks[n])
+                pending = None
+                if overlap and n + 1 < len(chunks):
                     pending = stager.submit(work.load, chunks[n + 1])
                 outcomes.extend(work.write(loaded, sink))
                 if progress:
