@@ -3,9 +3,10 @@
 1. `register`: read and hash the files (threads), keep the bytes in the blob store and write
    the items as queued, one LanceDB write per chunk. What the catalog already holds under
    the model is skipped. Nothing is decoded yet.
-2. `embed_items`: for item ids, load the blobs, decode and transform them (threads, one
-   chunk ahead of the model), run one forward pass per chunk, write the vectors in one
-   LanceDB write and the items' statuses in another. A bad image fails alone.
+2. `embed_items`: for item ids, load the blobs, decode and transform them (threads; on a
+   GPU one chunk ahead of the model), run the chunk through the model in batches, write
+   its vectors in one LanceDB write and the items' statuses in another. A bad image fails
+   alone.
 
 `ingest` does both in this process; the workers run step 2 for the API.
 """
@@ -252,7 +253,7 @@ def embed_items(
     progress: Progress | None = None,
     pool: ThreadPoolExecutor | None = None,
 ) -> list[Outcome]:
-    """Embed stored items, a chunk ahead decoding while the model runs; idempotent."""
+    """Embed stored items chunk by chunk (on a GPU, decoding the next one meanwhile); idempotent."""
     model_id = embedder.model_id
     done = engine.store.embedded_ids(model_id, embedder.dim, list(item_ids))
     outcomes = [Outcome("", i, "skipped") for i in item_ids if i in done]
