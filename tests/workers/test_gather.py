@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -14,8 +13,11 @@ import pytest
 from engine import Source
 from engine.ingest import Outcome
 from tests.images import jpeg
+from tests.workers.conftest import WORKER_ENV
 from workers.gather import Gatherer
+from workers.process import start_worker, stop_worker
 from workers.queue import CeleryQueue
+from workers.redis_server import EmbeddedRedis
 
 
 def test_concurrent_requests_share_one_call_and_each_gets_its_own() -> None:
@@ -53,11 +55,17 @@ def test_a_failure_reaches_every_waiting_task() -> None:
 
 @pytest.mark.slow
 def test_worker_gathers_one_image_uploads(
-    queue: CeleryQueue, worker: subprocess.Popen[bytes], tmp_path: Path
+    queue: CeleryQueue, redis_server: EmbeddedRedis, data_dir: Path, tmp_path: Path
 ) -> None:
-    jobs = [queue.ingest([Source(uri=f"u{i}", data=jpeg(i, (64, 48)))])[0] for i in range(12)]
-    for job in jobs:
-        assert queue.wait(job.id, timeout=120).status == "done"
+    # A wait longer than one registration takes, so the test does not hang on timing.
+    env = {**WORKER_ENV, "LOOKALIKE_GATHER_WAIT_MS": "1500"}
+    worker = start_worker(redis_server.url, data_dir, env=env, log=tmp_path / "worker.log")
+    try:
+        jobs = [queue.ingest([Source(uri=f"u{i}", data=jpeg(i, (64, 48)))])[0] for i in range(12)]
+        for job in jobs:
+            assert queue.wait(job.id, timeout=120).status == "done"
+    finally:
+        stop_worker(worker)
     log = (tmp_path / "worker.log").read_text()
     gathered = [int(m) for m in re.findall(r"gathered from (\d+) tasks", log)]
     assert sum(gathered) >= 12 and max(gathered) > 1, log[-2000:]
