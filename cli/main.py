@@ -306,7 +306,7 @@ def demo_cmd(
     query = demo_query(data_dir)
     typer.echo(f"\nwhat looks like {query}? (a new crop of the cat)")
     _hits_table(search_path_or_id(engine, str(query), 5))
-    typer.echo(f"\ntry: lookalike search {query} --data-dir {data_dir / 'data'}")
+    typer.echo(f"\ntry: .venv/bin/lookalike search {query} --data-dir {data_dir / 'data'}")
 
 
 # The service commands (serve, worker, jobs) register themselves on `app`.

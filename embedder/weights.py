@@ -5,7 +5,9 @@ Random init is never a silent fallback: it happens only when `weights="none"` is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -55,9 +57,11 @@ def load_torchvision(url: str, label: str, *, allow_download: bool) -> StateDict
         return _unwrap(torch.load(cached, map_location="cpu", weights_only=True), str(cached))
     if allow_download:
         try:
-            state = torch.hub.load_state_dict_from_url(
-                url, map_location="cpu", progress=False, check_hash=True
-            )
+            # torch.hub announces every attempt on stderr; the outcome is what we report.
+            with contextlib.redirect_stderr(io.StringIO()):
+                state = torch.hub.load_state_dict_from_url(
+                    url, map_location="cpu", progress=False, check_hash=True
+                )
             return _unwrap(state, url)
         except Exception:
             pass  # unreachable network: fall through to the one-sentence explanation

@@ -13,6 +13,8 @@ import numpy as np
 
 from index.errors import IndexStoreError
 
+GPU_MAX_K = 2048
+
 
 def as_matrix(x: Any, dim: int) -> np.ndarray:
     """Coerce any array-like into contiguous float32 (n, dim), once, at the boundary."""
@@ -92,6 +94,8 @@ class VectorIndex:
         if not self._ids or k <= 0:
             return [[] for _ in range(mat.shape[0])]
         fetch = min(k + len(self._tombstones), len(self._ids) + len(self._tombstones))
+        if self.on_gpu:  # FAISS GPU indexes return at most GPU_MAX_K neighbours per query
+            fetch = min(fetch, GPU_MAX_K)
         scores, labels = self._index.search(mat, fetch)
         out: list[list[tuple[str, float]]] = []
         for row_s, row_l in zip(scores, labels, strict=True):

@@ -125,3 +125,25 @@ def test_wrong_dimension_vectors_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(IndexStoreError, match="dimension 16"):
         catalog.search(np.zeros(8), 3)
+
+
+def _faiss_gpus() -> int:
+    import faiss
+
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_faiss_gpus() == 0, reason="needs faiss-gpu and a GPU")
+def test_gpu_index_adds_searches_removes_and_saves(tmp_path: Path) -> None:
+    from index import VectorIndex
+
+    some, vecs = ids(50), unit_vectors(50, DIM)
+    index = VectorIndex(DIM, use_gpu=True)
+    assert index.on_gpu
+    index.add(some, vecs)
+    assert index.search(vecs[7], 1)[0][0][0] == some[7]
+    index.remove(some[:5])  # tombstones on the GPU
+    found = [i for i, _ in index.search(vecs[:5], 10)[0]]
+    assert not set(found) & set(some[:5])
+    assert index.to_cpu().ntotal == 45
