@@ -239,7 +239,7 @@ class _Embedding:
             outcomes.append(Outcome(x.item.source, x.item.id, "added" if p else "failed", x.error))
         # Statuses first, then vectors: a crash in between leaves items whose vectors a
         # rerun of the same batch adds (a rerun skips nothing that has no vector).
-        self.engine.store.upsert_items(rows)
+        self.engine.store.update_items(rows)
         sink([x.item.id for x in good], vectors)
         return outcomes
 

@@ -80,6 +80,14 @@ class Store:
             .execute(rows)
         )
 
+    def update_items(self, items: Sequence[Item]) -> None:
+        """Overwrite the rows of items that still exist, in one write; never re-creates one
+        that was deleted meanwhile (a worker finishing a batch after a DELETE)."""
+        if not items:
+            return
+        rows = [it.model_dump() for it in _last_per_id(items)]
+        self.items.merge_insert("id").when_matched_update_all().execute(rows)
+
     def get_items(self, ids: Sequence[str]) -> dict[str, Item]:
         out: dict[str, Item] = {}
         for chunk in _chunks(list(dict.fromkeys(ids))):

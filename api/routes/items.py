@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -23,6 +24,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such item."},
     422: {"model": ErrorOut, "description": "A parameter is invalid."},
 }
+# An item's bytes never change (its id is their hash), so clients may cache them forever.
+IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 5
 
@@ -202,9 +205,7 @@ def get_image(services: ServicesDep, item_id: str) -> Response:
     item = services.engine.store.get_item(item_id)
     data = services.engine.blobs.get(item_id)
     media = f"image/{(item.format or 'octet-stream').lower()}"
-    return Response(
-        data, media_type=media, headers={"Cache-Control": "public, max-age=31536000, immutable"}
-    )
+    return Response(data, media_type=media, headers=IMMUTABLE)
 
 
 def _thumbnail(services: Services, item_id: str) -> bytes:
@@ -218,7 +219,7 @@ def _thumbnail(services: Services, item_id: str) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=85)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # concurrent requests, own files
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)
     return buf.getvalue()
@@ -235,7 +236,7 @@ def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
     return Response(
         _thumbnail(services, item_id),
         media_type="image/jpeg",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        headers=IMMUTABLE,
     )
 
 

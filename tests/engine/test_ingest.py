@@ -123,3 +123,31 @@ def test_index_survives_a_restart(engine: Engine, tmp_path: Path) -> None:
     ingest(engine, find_images(paths))
     again = Engine(engine.embedder_settings, engine.index_settings, embedder=engine.embedder)
     assert again.catalog.loaded_from == "disk" and len(again.catalog.index) == 5
+
+
+def test_a_vector_written_after_its_item_was_deleted_never_surfaces(engine: Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.ingest import embed_items, register
+
+    catalog = engine.catalog
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = register(
+            engine,
+            [Source(uri=f"m{i}", data=jpeg(i)) for i in range(4)],
+            catalog.model_id,
+            catalog.dim,
+            pool,
+        )
+    ids = [o.item_id for o in outcomes]
+    deleted: list[str] = []
+
+    def sink(item_ids, vectors):  # type: ignore[no-untyped-def]
+        catalog.delete([ids[0]])  # a DELETE lands while the batch is on the model
+        deleted.append(ids[0])
+        catalog.add(item_ids, vectors)
+
+    embed_items(engine, ids, embedder=engine.embedder, sink=sink)
+    assert deleted and ids[0] not in engine.store.existing_ids(ids)
+    hits = search_image(engine, jpeg(0), 4, exclude_self=False)
+    assert ids[0] not in [h.item.id for h in hits] and len(hits) == 3

@@ -59,3 +59,14 @@ def test_state_is_persistent(tmp_path: Path) -> None:
     Store(tmp_path).set_state("k", "v2")
     assert Store(tmp_path).get_state("k") == "v2"
     assert Store(tmp_path).get_state("missing") is None
+
+
+def test_status_updates_never_recreate_a_deleted_item(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    some = ids(3)
+    rows = items(some)
+    store.upsert_items(rows)
+    store.delete_items(some[:1])  # deleted while a worker held the rows
+    store.update_items([r.model_copy(update={"status": "failed"}) for r in rows])
+    assert store.existing_ids(some) == set(some[1:])
+    assert store.status_counts() == {"failed": 2}
