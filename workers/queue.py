@@ -32,6 +32,7 @@ from workers.settings import WorkerSettings
 
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
 log = logging.getLogger(__name__)
+WORKER_SEEN_S = 10.0
 
 
 def model_of(settings: EmbedderSettings) -> dict[str, Any]:
@@ -186,6 +187,7 @@ class CeleryQueue(JobQueue):
 
         super().__init__(engine, settings)
         self.celery = make_celery(settings)
+        self._seen, self._seen_at = 0, 0.0
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
         from workers.celery_app import QUEUE, TASK_EMBED
@@ -194,11 +196,20 @@ class CeleryQueue(JobQueue):
             TASK_EMBED, args=[batch.job_id, batch.batch_no, batch.item_ids, model], queue=QUEUE
         )
 
-    def workers_alive(self, timeout: float = 0.5) -> int:
+    def workers_alive(self, timeout: float = 1.0) -> int:
         try:
             return len(self.celery.control.ping(timeout=timeout) or [])
         except Exception:
             return 0
+
+    def _workers_seen(self) -> int:
+        """Workers that answered a ping lately: a worker that answered within the last
+        WORKER_SEEN_S seconds counts, so readiness does not flap on one slow reply."""
+        now = time.monotonic()
+        if now - self._seen_at > WORKER_SEEN_S or self._seen == 0:
+            self._seen = self.workers_alive()
+            self._seen_at = now
+        return self._seen
 
     def health(self) -> tuple[bool, str]:
         try:
@@ -206,7 +217,7 @@ class CeleryQueue(JobQueue):
                 conn.ensure_connection(max_retries=1)
         except Exception as exc:
             return False, f"Redis is unreachable ({exc})"
-        alive = self.workers_alive()
+        alive = self._workers_seen()
         if alive == 0:
             return False, "no worker answers; start one with lookalike worker"
         return True, f"{alive} worker(s) alive"
