@@ -69,6 +69,7 @@ def test_upload_query_and_click_through(server: Server, tmp_path: Path) -> None:
             "[...document.querySelectorAll('#results .hit img')]"
             ".every(i => i.complete && i.naturalWidth > 0)"
         )
+        page.wait_for_function("document.querySelector('#status').textContent.includes('6 items')")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
 
