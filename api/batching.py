@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,15 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import Overloaded
 
 EmbedFn = Callable[[Sequence[torch.Tensor]], np.ndarray]
-
-
-@dataclass
-class BatchStats:
-    batches: int = 0
-    images: int = 0
-    largest: int = 0
-    forward_seconds: float = 0.0
-    sizes: list[int] = field(default_factory=list)
 
 
 class QueryBatcher:
@@ -40,7 +30,6 @@ class QueryBatcher:
             max_queue
         )
         self._task: asyncio.Task[None] | None = None
-        self.stats = BatchStats()
 
     @property
     def depth(self) -> int:
@@ -82,7 +71,6 @@ class QueryBatcher:
             await self._forward(batch)
 
     async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
-        start = time.perf_counter()
         try:
             vectors = await run_in_threadpool(self._embed, [t for t, _ in batch])
         except Exception as exc:  # every waiter learns of the failure, none hangs
@@ -90,10 +78,6 @@ class QueryBatcher:
                 if not fut.done():
                     fut.set_exception(exc)
             return
-        self.stats.batches += 1
-        self.stats.images += len(batch)
-        self.stats.largest = max(self.stats.largest, len(batch))
-        self.stats.forward_seconds += time.perf_counter() - start
         for (_, fut), vector in zip(batch, vectors, strict=True):
             if not fut.done():
                 fut.set_result(vector)

@@ -18,11 +18,14 @@ from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatch
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
 
 
+def model_of(settings: EmbedderSettings) -> dict[str, Any]:
+    """The part of the embedder settings that names a model (what a worker must load)."""
+    return settings.model_dump(include=set(MODEL_FIELDS))
+
+
 def remember_model(store: Store, model_id: str, settings: EmbedderSettings) -> None:
     """Keep the settings that rebuild a model id's embedder, for a switch or a rollback."""
-    store.set_state(
-        f"model_settings:{model_id}", settings.model_dump_json(include=set(MODEL_FIELDS))
-    )
+    store.set_state(f"model_settings:{model_id}", json.dumps(model_of(settings)))
 
 
 def settings_for(store: Store, model_id: str, base: EmbedderSettings) -> EmbedderSettings:

@@ -105,7 +105,12 @@ def evaluate(
 
     crops = []
     for q in queries:
-        decoded = decode_image((images_dir / q.image).read_bytes())
+        # The embedder's limits, but full scale (no draft): the boxes are in file pixels.
+        decoded = decode_image(
+            (images_dir / q.image).read_bytes(),
+            max_pixels=embedder.settings.max_pixels,
+            max_aspect_ratio=embedder.settings.max_aspect_ratio,
+        )
         img = decoded.image
         if q.box:
             img = img.crop(tuple(round(v) for v in q.box))

@@ -24,6 +24,7 @@ from embedder import Embedder, EmbedderError, Prepared
 from engine.engine import Engine
 from engine.errors import EngineError, SourceNotFoundError
 from engine.settings import EngineSettings
+from engine.sources import is_url
 from index import Item, ItemNotFoundError, ItemStatus, content_id
 
 IMAGE_SUFFIXES = frozenset(
@@ -96,7 +97,7 @@ def find_images(paths: Iterable[str | Path]) -> list[Source]:
     """Expand files, folders (recursively) and URLs into sources; folders yield images only."""
     sources: list[Source] = []
     for raw in paths:
-        if isinstance(raw, str) and "://" in raw:
+        if isinstance(raw, str) and is_url(raw):
             sources.append(Source(uri=raw, url=raw))
             continue
         path = Path(raw).expanduser()
@@ -120,7 +121,7 @@ def from_manifest(path: Path) -> list[Source]:
 
     sources = []
     for ref, key, metadata in read_manifest(path):
-        if "://" in ref:
+        if is_url(ref):
             sources.append(Source(uri=ref, url=ref, client_key=key, metadata=metadata))
         else:
             sources.append(Source(uri=ref, path=Path(ref), client_key=key, metadata=metadata))

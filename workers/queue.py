@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from embedder import EmbedderSettings
 from engine import Engine, Source
+from engine.engine import model_of
 from engine.ingest import Outcome, embed_items, register
 from index import Batch, Job
 from workers.jobs import (
@@ -30,14 +30,8 @@ from workers.jobs import (
 )
 from workers.settings import WorkerSettings
 
-MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
 log = logging.getLogger(__name__)
 WORKER_SEEN_S = 10.0
-
-
-def model_of(settings: EmbedderSettings) -> dict[str, Any]:
-    """The part of the embedder settings that names the model a worker must load."""
-    return settings.model_dump(include=set(MODEL_FIELDS))
 
 
 class JobQueue:

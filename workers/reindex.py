@@ -14,10 +14,10 @@ from typing import Any
 
 from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine import Engine, EngineError
-from engine.engine import remember_model
+from engine.engine import model_of, remember_model
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, Job, JobStatus, Store
 from workers.jobs import Send, add_batches, now
-from workers.queue import JobQueue, model_of
+from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 5  # rounds of catching up with items that arrived during the reindex

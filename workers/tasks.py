@@ -8,6 +8,7 @@ from typing import Any
 
 from embedder import EmbedderSettings, WeightsUnavailableError
 from engine import Engine
+from engine.engine import MODEL_FIELDS
 from engine.ingest import embed_items
 from index import IndexSettings, JobStatus
 from workers.celery_app import QUEUE, TASK_EMBED, app
@@ -16,7 +17,6 @@ from workers.jobs import run_batch
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-MODEL_FIELDS = ("model", "weights", "pooling", "gem_p")
 ModelKey = tuple[tuple[str, Any], ...]
 
 
