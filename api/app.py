@@ -11,9 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.access import AccessControl, install_security_schemes
 from api.errors import install_error_handlers
+from api.keys import KeyRing
 from api.limits import BodySizeLimit
-from api.routes import health, ingest, items, jobs, reindex, search
+from api.routes import health, ingest, items, jobs, keys, reindex, search
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
@@ -27,12 +29,13 @@ def create_app(
 ) -> FastAPI:
     """The app; without a queue, ingest batches run in a thread of this process."""
     settings = settings or ApiSettings()
+    keyring = KeyRing(engine.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Open the catalog before the first request: the model check and index load happen here.
         await run_in_threadpool(lambda: engine.catalog)
-        services = Services(engine, settings, queue)
+        services = Services(engine, settings, queue, keyring)
         services.start()
         app.state.services = services
         try:
@@ -48,6 +51,13 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added after the body limit, so it runs first: a stranger's body is never read.
+    app.add_middleware(
+        AccessControl,
+        api=app,
+        keys=keyring,
+        default_rate_per_s=settings.rate_limit_per_s,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -55,8 +65,10 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, items, ingest, search, jobs, reindex):
+    for module in (health, items, ingest, search, jobs, reindex, keys):
         app.include_router(module.router)
+
+    install_security_schemes(app)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def page() -> HTMLResponse:

@@ -275,3 +275,62 @@ class ReadyOut(BaseModel):
     model_id: str | None
     indexed: int
     detail: str
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"scopes": ["read"], "name": "shop-frontend"}]},
+    )
+
+    scopes: list[Literal["read", "write", "admin"]] = Field(
+        min_length=1, description="read: search and get; write: upload, delete, reindex; admin."
+    )
+    name: str = Field("", max_length=200)
+    rate_per_s: float | None = Field(
+        None, gt=0, description="Requests per second for this key; the server default if unset."
+    )
+
+
+class KeyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key_id": "3fa85f64a1b2",
+                    "name": "shop-frontend",
+                    "scopes": ["read"],
+                    "created_at": "2026-11-24T10:00:00Z",
+                    "revoked": False,
+                    "rate_per_s": None,
+                }
+            ]
+        }
+    )
+
+    key_id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked: bool
+    rate_per_s: float | None
+
+
+class KeyCreated(KeyOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key_id": "3fa85f64a1b2",
+                    "name": "shop-frontend",
+                    "scopes": ["read"],
+                    "created_at": "2026-11-24T10:00:00Z",
+                    "revoked": False,
+                    "rate_per_s": None,
+                    "token": "lk_3fa85f64a1b2_Xn2v...",
+                }
+            ]
+        }
+    )
+
+    token: str = Field(description="Shown once; only its hash is stored.")

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.batching import QueryBatcher
+from api.keys import KeyRing
 from api.settings import ApiSettings
 from engine import Engine, Outcome, Source
 from engine.engine import settings_for
@@ -39,9 +40,14 @@ class Serving:
 
 class Services:
     def __init__(
-        self, engine: Engine, settings: ApiSettings, queue: JobQueue | None = None
+        self,
+        engine: Engine,
+        settings: ApiSettings,
+        queue: JobQueue | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.settings = settings
+        self.keys = keys or KeyRing(engine.store)
         self.queue = queue or LocalQueue(engine, WorkerSettings())
         # Registration writes items and jobs; one at a time keeps LanceDB commits simple.
         self.write_lock = threading.Lock()

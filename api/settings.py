@@ -24,4 +24,10 @@ class ApiSettings(BaseSettings):
     refresh_every_s: float = Field(
         0.5, gt=0, description="How often the index catches up with what workers wrote."
     )
+    rate_limit_per_s: float = Field(
+        0.0,
+        ge=0,
+        description="Requests per second per API key (per address without keys); 0 = no limit. "
+        "A key created with its own rate overrides it.",
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Off unless set.")

@@ -309,7 +309,8 @@ def demo_cmd(
     typer.echo(f"\ntry: .venv/bin/lookalike search {query} --data-dir {data_dir / 'data'}")
 
 
-# The service commands (serve, worker, jobs) register themselves on `app`.
+# The service and key commands register themselves on `app`.
+import cli.keys  # noqa: E402
 import cli.service  # noqa: E402,F401
 
 if __name__ == "__main__":

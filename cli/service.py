@@ -17,6 +17,7 @@ from cli.options import BatchSize, DataDir, Device, Json, Model, Pooling, Weight
 from index import Job
 from workers.settings import WorkerSettings
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RedisUrl = Annotated[
     str | None,
     typer.Option(
@@ -63,6 +64,7 @@ def serve_cmd(
     import uvicorn
 
     from api.app import create_app
+    from api.keys import KeyRing
     from api.settings import ApiSettings
     from workers.process import start_worker, stop_worker
     from workers.queue import make_queue
@@ -72,6 +74,13 @@ def serve_cmd(
         **{k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     engine = make_engine(data_dir, model, weights, pooling, device)
+    if not KeyRing(engine.store).enabled():
+        if settings.host not in LOOPBACK:
+            fail(
+                f"No API keys exist, so Lookalike serves this machine only and will not bind "
+                f"{settings.host}; create one with `lookalike keys create --scope admin`."
+            )
+        typer.echo("no API keys: serving this machine only (`lookalike keys create` to open up)")
     engine.catalog  # noqa: B018 - fail now, in one line, if the weights or the model do not fit
     data = engine.index_settings.data_dir
     worker_settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
@@ -105,8 +114,6 @@ def serve_cmd(
             f"serving {engine.catalog.model_id} from {data} on "
             f"http://{settings.host}:{settings.port} (API docs at /docs)"
         )
-        if settings.host not in ("127.0.0.1", "localhost", "::1"):
-            typer.echo("note: listening beyond this machine; there is no authentication yet.")
         # uvicorn re-raises SIGTERM after its clean shutdown; exit 0 then, as supervisors expect.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(

@@ -14,7 +14,7 @@ from index.errors import (
 )
 from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
-from index.schemas import Batch, BatchState, Item, ItemStatus, Job, JobStatus
+from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
 from index.store import Store
 from index.vectors import VectorIndex, as_matrix, label_of
@@ -22,6 +22,7 @@ from index.vectors import VectorIndex, as_matrix, label_of
 __all__ = [
     "ACTIVE_MODEL",
     "PREVIOUS_MODEL",
+    "ApiKey",
     "Batch",
     "BatchState",
     "BlobStore",

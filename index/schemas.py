@@ -129,3 +129,15 @@ class Batch(_Row):
     done: int = 0
     failed: int = 0
     skipped: int = 0
+
+
+class ApiKey(_Row):
+    """An API key: only the sha256 of its secret is stored; `key_id` is the public part."""
+
+    key_id: str
+    name: str = ""
+    scopes: list[str]
+    secret_sha256: str
+    created_at: datetime
+    revoked: bool = False
+    rate_per_s: float | None = None  # None: the server's default rate

@@ -17,7 +17,7 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 
 from index.errors import ItemNotFoundError
-from index.schemas import Batch, BatchState, Item, Job, embedding_schema
+from index.schemas import ApiKey, Batch, BatchState, Item, Job, embedding_schema
 
 if TYPE_CHECKING:
     from lancedb.table import Table
@@ -26,6 +26,7 @@ ITEMS = "items"
 JOBS = "jobs"
 BATCHES = "batches"
 STATE = "state"
+KEYS = "api_keys"
 _IN_CHUNK = 500  # ids per "IN (...)" clause keeps the SQL small
 
 
@@ -59,6 +60,7 @@ class Store:
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
         self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
         self.batches = self._db.create_table(BATCHES, schema=Batch, exist_ok=True)
+        self.keys = self._db.create_table(KEYS, schema=ApiKey, exist_ok=True)
 
     # ---- items -------------------------------------------------------------------------
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -242,6 +244,20 @@ class Store:
         rows = self.batches.search().where(queued).limit(None).to_list()
         batches = [Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows]
         return [b for b in batches if b.sent_at < older_than]
+
+    # ---- API keys -----------------------------------------------------------------------
+    def save_key(self, key: ApiKey) -> None:
+        self.keys.merge_insert(
+            "key_id"
+        ).when_matched_update_all().when_not_matched_insert_all().execute([key.model_dump()])
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self.keys.search().limit(None).to_list()
+        keys = [ApiKey(**{k: r[k] for k in ApiKey.model_fields}) for r in rows]
+        return sorted(keys, key=lambda k: k.created_at)
+
+    def keys_version(self) -> int:
+        return int(self.keys.version)
 
     # ---- state and upkeep ---------------------------------------------------------------
     def get_state(self, key: str) -> str | None:

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.access import needs
 from api.errors import ApiError
+from api.keys import Scope
 from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
 from engine import Source
@@ -57,6 +59,7 @@ class UrlIngest(BaseModel):
     "LOOKALIKE_ALLOW_PRIVATE_URLS), with a timeout and the file size cap; a URL that fails "
     "fails alone, with its reason stored on the job's counts.",
     responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    openapi_extra=needs(Scope.write),
 )
 async def ingest_urls(services: ServicesDep, request: UrlIngest) -> Any:
     cap = services.settings.max_urls_per_request

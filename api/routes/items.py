@@ -11,8 +11,10 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.access import needs
 from api.cursor import ItemCursor, decode, encode
 from api.errors import ApiError
+from api.keys import Scope
 from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
 from api.services import Services, ServicesDep
 from embedder import decode_image
@@ -78,6 +80,7 @@ def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
         **ERRORS,
         413: {"model": ErrorOut, "description": "The body is too large."},
     },
+    openapi_extra=needs(Scope.write),
 )
 async def upload(
     services: ServicesDep,
@@ -152,7 +155,11 @@ async def upload(
 
 
 @router.get(
-    "", response_model=ItemPage, summary="List items, with filters and a cursor", responses=ERRORS
+    "",
+    response_model=ItemPage,
+    summary="List items, with filters and a cursor",
+    responses=ERRORS,
+    openapi_extra=needs(Scope.read),
 )
 def list_items(
     services: ServicesDep,
@@ -185,12 +192,19 @@ def list_items(
     response_model=list[ItemOut],
     summary="Look up items by your key",
     responses=ERRORS,
+    openapi_extra=needs(Scope.read),
 )
 def by_key(services: ServicesDep, client_key: str) -> list[ItemOut]:
     return [ItemOut.of(i) for i in services.engine.store.find_by_client_key(client_key)]
 
 
-@router.get("/{item_id}", response_model=ItemOut, summary="Get an item", responses=ERRORS)
+@router.get(
+    "/{item_id}",
+    response_model=ItemOut,
+    summary="Get an item",
+    responses=ERRORS,
+    openapi_extra=needs(Scope.read),
+)
 def get_item(services: ServicesDep, item_id: str) -> ItemOut:
     return ItemOut.of(services.engine.store.get_item(item_id))
 
@@ -200,6 +214,7 @@ def get_item(services: ServicesDep, item_id: str) -> ItemOut:
     summary="The original image bytes",
     responses=ERRORS,
     response_class=Response,
+    openapi_extra=needs(Scope.read),
 )
 def get_image(services: ServicesDep, item_id: str) -> Response:
     item = services.engine.store.get_item(item_id)
@@ -230,6 +245,7 @@ def _thumbnail(services: Services, item_id: str) -> bytes:
     summary="A small JPEG of the image",
     responses=ERRORS,
     response_class=Response,
+    openapi_extra=needs(Scope.read),
 )
 def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
     services.engine.store.get_item(item_id)
@@ -241,7 +257,11 @@ def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
 
 
 @router.patch(
-    "/{item_id}", response_model=ItemOut, summary="Update metadata or client key", responses=ERRORS
+    "/{item_id}",
+    response_model=ItemOut,
+    summary="Update metadata or client key",
+    responses=ERRORS,
+    openapi_extra=needs(Scope.write),
 )
 def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut:
     values: dict[str, Any] = {}
@@ -264,6 +284,7 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
     summary="Delete an item; it leaves results at once",
     responses=ERRORS,
     response_class=Response,
+    openapi_extra=needs(Scope.write),
 )
 def delete_item(services: ServicesDep, item_id: str) -> Response:
     engine = services.engine

@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.access import needs
+from api.keys import Scope
 from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
 from workers import reindex
@@ -56,6 +58,7 @@ class ReindexStatus(BaseModel):
     description="The current model keeps serving until every item has a vector under the new "
     "model id; then model and index switch together. Follow the job under /v1/jobs.",
     responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    openapi_extra=needs(Scope.write),
 )
 async def start(services: ServicesDep, request: ReindexRequest) -> Any:
     target = services.engine.embedder_settings.model_copy(update=request.model_dump())
@@ -63,7 +66,12 @@ async def start(services: ServicesDep, request: ReindexRequest) -> Any:
     return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
 
 
-@router.get("", response_model=ReindexStatus, summary="The active and previous model ids")
+@router.get(
+    "",
+    response_model=ReindexStatus,
+    summary="The active and previous model ids",
+    openapi_extra=needs(Scope.read),
+)
 def get_status(services: ServicesDep) -> ReindexStatus:
     return ReindexStatus(**reindex.status(services.engine.store))
 
@@ -73,6 +81,7 @@ def get_status(services: ServicesDep) -> ReindexStatus:
     response_model=ReindexStatus,
     summary="Switch back to the previous model",
     responses={400: {"model": ErrorOut}},
+    openapi_extra=needs(Scope.write),
 )
 def roll_back(services: ServicesDep) -> ReindexStatus:
     result = reindex.rollback(services.queue)

@@ -10,8 +10,10 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.access import needs
 from api.cursor import SearchCursor, decode
 from api.errors import ApiError
+from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import ServicesDep, Serving
@@ -100,6 +102,7 @@ def _filter_param(raw: str | None) -> dict | None:
     '`{"in": [...]}`, `{"gte": n, "lt": m}`). The query images themselves are left out of '
     "the results unless `exclude_self=false`.",
     responses=ERRORS,
+    openapi_extra=needs(Scope.read),
 )
 async def search_by_image(
     services: ServicesDep,
@@ -143,6 +146,7 @@ async def search_by_image(
     summary="Items that look like this item",
     description="Uses the item's stored vector: no image is decoded, no model is run.",
     responses=ERRORS,
+    openapi_extra=needs(Scope.read),
 )
 async def similar_to_item(
     services: ServicesDep,
@@ -166,6 +170,7 @@ async def similar_to_item(
     response_model=SearchResponse,
     summary="Search by example ids, or fetch the next page with a cursor",
     responses=ERRORS,
+    openapi_extra=needs(Scope.read),
 )
 async def search_by_examples(services: ServicesDep, request: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
