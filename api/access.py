@@ -49,9 +49,7 @@ class ScopeTable:
     def _build(self) -> list[tuple[str, re.Pattern[str], KeyScope]]:
         rules = []
         for path, ops in self.app.openapi()["paths"].items():
-            pattern = re.compile(
-                "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"
-            )
+            pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
             for method, op in ops.items():
                 if SCOPE_FIELD in op:
                     rules.append((method.upper(), pattern, KeyScope(op[SCOPE_FIELD])))

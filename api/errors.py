@@ -82,11 +82,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", _validation_sentence(exc)), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        detail = str(exc.detail)
+        # Starlette's own answers are two words; say what was wrong in a sentence.
+        path = request.url.path[:120]
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"There is no route at {path}; /docs lists them."
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {path}; /docs lists what is."
+        elif not detail.endswith("."):
+            detail += "."
+        return JSONResponse(error_body(code, detail), exc.status_code, headers=exc.headers)
 
     for cls in (EmbedderError, IndexStoreError, EngineError):
 

@@ -45,14 +45,31 @@ def _check_address(host: str, settings: EngineSettings) -> None:
             )
 
 
-def fetch_url(url: str, settings: EngineSettings) -> bytes:
+def check_url(url: str, settings: EngineSettings) -> str:
+    """The URL's host when its form is acceptable: an allowed scheme, a host, and (without
+    DNS) no literal private address. Raises FetchError with the reason. Cheap, so a request
+    can refuse a bad URL before any job exists; the fetch checks the resolved address too."""
     parts = urlsplit(url)
     if parts.scheme not in settings.url_schemes:
         allowed = ", ".join(settings.url_schemes)
-        raise FetchError(f"The URL scheme '{parts.scheme}' is not allowed; use {allowed}.")
+        raise FetchError(f"The URL scheme '{parts.scheme[:20]}' is not allowed; use {allowed}.")
     if not parts.hostname:
         raise FetchError(f"'{url[:200]}' has no host.")
-    _check_address(parts.hostname, settings)
+    if not settings.allow_private_urls:
+        try:
+            literal = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            literal = None
+        if (literal is not None and not literal.is_global) or parts.hostname == "localhost":
+            raise FetchError(
+                f"The URL points to a private or local address ({parts.hostname}); "
+                "set LOOKALIKE_ALLOW_PRIVATE_URLS=true to allow it."
+            )
+    return parts.hostname
+
+
+def fetch_url(url: str, settings: EngineSettings) -> bytes:
+    _check_address(check_url(url, settings), settings)
     cap = settings.max_file_bytes
     try:
         with httpx.stream("GET", url, timeout=settings.url_timeout_s, follow_redirects=False) as r:

@@ -15,6 +15,7 @@ from api.keys import Scope
 from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
 from engine import Source
+from engine.sources import FetchError, check_url
 
 router = APIRouter(prefix="/v1/ingest", tags=["items"])
 
@@ -65,6 +66,11 @@ async def ingest_urls(services: ServicesDep, request: UrlIngest) -> Any:
     cap = services.settings.max_urls_per_request
     if len(request.items) > cap:
         raise ApiError(413, "too_many_items", f"Send at most {cap} URLs per request.")
+    for n, item in enumerate(request.items):
+        try:
+            check_url(item.url, services.engine.settings)
+        except FetchError as exc:
+            raise ApiError(422, "bad_url", f"items.{n}.url: {exc}") from exc
     sources = [
         Source(uri=i.url, url=i.url, client_key=i.client_key, metadata=i.metadata)
         for i in request.items

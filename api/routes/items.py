@@ -30,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 5
+MAX_CLIENT_KEY = 512
 
 
 def _depth(value: Any) -> int:
@@ -55,6 +56,18 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
     if _depth(value) > MAX_METADATA_DEPTH:
         raise ValueError(f"The metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
     return value
+
+
+def check_client_key(key: str | None) -> None:
+    """A key is printable text of at most 512 characters; raises ValueError with the reason."""
+    if key is None:
+        return
+    if "\ufffd" in key:  # the form decoder's mark for bytes that were not UTF-8
+        raise ValueError("The client key is not valid UTF-8 text.")
+    if len(key) > MAX_CLIENT_KEY:
+        raise ValueError(f"The client key is over {MAX_CLIENT_KEY} characters.")
+    if any(not ch.isprintable() for ch in key):
+        raise ValueError("The client key contains control characters.")
 
 
 def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
@@ -108,6 +121,7 @@ async def upload(
         name = upload_file.filename
         try:
             parsed = parse_metadata(meta)
+            check_client_key(key)
         except ValueError as exc:
             results.append(
                 UploadResult(
