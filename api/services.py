@@ -54,6 +54,7 @@ class Services:
         self.serving = self._serving(engine)
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
         self._loops: list[asyncio.Task[None]] = []
+        self._saved_version: dict[str, int] = {}
 
     def _serving(self, engine: Engine) -> Serving:
         batcher = QueryBatcher(
@@ -97,6 +98,7 @@ class Services:
         self._loops = [
             loop.create_task(self._follow()),
             loop.create_task(self._every(reconcile_s, lambda: self.queue.reconcile())),
+            loop.create_task(self._every(self.settings.save_every_s, self.save_if_changed)),
         ]
 
     async def _every(self, seconds: float, fn: Any) -> None:
@@ -141,6 +143,14 @@ class Services:
                 await task
         await self.serving.batcher.stop()
         await run_in_threadpool(self.close)
+
+    def save_if_changed(self) -> None:
+        """Save the served index when it moved since the last save: a restart, even after a
+        crash, then loads it and catches up a little instead of rebuilding everything."""
+        catalog = self.serving.catalog
+        if catalog.version != self._saved_version.get(catalog.model_id):
+            catalog.save()
+            self._saved_version[catalog.model_id] = catalog.version
 
     def close(self) -> None:
         self.queue.close()

@@ -30,4 +30,7 @@ class ApiSettings(BaseSettings):
         description="Requests per second per API key (per address without keys); 0 = no limit. "
         "A key created with its own rate overrides it.",
     )
+    save_every_s: float = Field(
+        300.0, gt=0, description="How often the index is saved when it changed."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Off unless set.")
