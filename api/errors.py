@@ -43,7 +43,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (TooManyPixelsError, 413),
     (UnsupportedFormatError, 415),
     (ImageDecodeError, 422),
-    (WeightsUnavailableError, 503),
+    (WeightsUnavailableError, 422),  # a model was asked for whose weights are not here
     (UnknownModelError, 422),
     (EmbedderError, 422),
     (ItemNotFoundError, 404),

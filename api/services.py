@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,11 +16,13 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.batching import QueryBatcher
+from api.errors import Overloaded
 from api.keys import KeyRing
 from api.settings import ApiSettings
 from engine import Engine, Outcome, Source
 from engine.engine import settings_for
 from index import ACTIVE_MODEL, Catalog, Job
+from workers.jobs import FINAL
 from workers.queue import JobQueue, LocalQueue
 from workers.settings import WorkerSettings
 
@@ -55,6 +59,7 @@ class Services:
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
         self._loops: list[asyncio.Task[None]] = []
         self._saved_version: dict[str, int] = {}
+        self._waiting = 0  # uploads waiting for their results (event loop only: no lock)
 
     def _serving(self, engine: Engine) -> Serving:
         batcher = QueryBatcher(
@@ -74,10 +79,34 @@ class Services:
         with self.write_lock:
             return self.queue.ingest(sources, kind="upload")
 
-    def ingest_now(self, sources: list[Source]) -> list[Outcome]:
-        """Submit, wait for the batches, and answer each source's final outcome."""
-        job, outcomes = self.submit(sources)
-        self.queue.wait(job.id, timeout=self.settings.upload_wait_s, poll=0.05)
+    async def ingest_now(
+        self, sources: list[Source], gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> list[Outcome]:
+        """Submit, wait for the batches, and answer each source's final outcome.
+
+        The wait polls from the event loop, not from a thread: a slow worker must not hold
+        the thread pool that every other route needs. When the client goes away the wait
+        ends; the job carries on in the background.
+        """
+        if self._waiting >= self.settings.max_waiting_uploads:
+            raise Overloaded(
+                f"{self._waiting} uploads are already waiting for their results; "
+                "retry in a moment, or send wait=false and follow the job."
+            )
+        self._waiting += 1
+        try:
+            job, outcomes = await run_in_threadpool(self.submit, sources)
+            deadline = time.monotonic() + self.settings.upload_wait_s
+            while time.monotonic() < deadline:
+                job = await run_in_threadpool(self.queue.job, job.id)
+                if job.status in FINAL or (gone is not None and await gone()):
+                    break
+                await asyncio.sleep(0.05)
+            return await run_in_threadpool(self._final_outcomes, outcomes)
+        finally:
+            self._waiting -= 1
+
+    def _final_outcomes(self, outcomes: list[Outcome]) -> list[Outcome]:
         self.serving.catalog.refresh()  # read-your-writes: searchable when we answer
         items = self.engine.store.get_items([o.item_id for o in outcomes if o.item_id])
         final: list[Outcome] = []

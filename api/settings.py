@@ -20,6 +20,9 @@ class ApiSettings(BaseSettings):
     batch_wait_ms: float = Field(2.0, ge=0, description="How long a query waits for company.")
     queue_max: int = Field(256, ge=1, description="Queries waiting beyond this answer 503.")
     thumbnail_px: int = Field(256, ge=16, le=2048)
+    max_waiting_uploads: int = Field(
+        64, ge=1, description="Uploads with wait=true held open at once; more answer 503."
+    )
     upload_wait_s: float = Field(600.0, gt=0, description="How long a waiting upload waits.")
     refresh_every_s: float = Field(
         0.5, gt=0, description="How often the index catches up with what workers wrote."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
 import signal
 import sys
@@ -63,6 +65,9 @@ def serve_cmd(
     """
     import uvicorn
 
+    # `kill -USR1 <pid>` prints every thread's stack: the first thing to ask of a stuck server.
+    with contextlib.suppress(ValueError, OSError):  # no real stderr (embedded in a test)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from api.app import create_app
     from api.keys import KeyRing
     from api.settings import ApiSettings

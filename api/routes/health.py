@@ -8,7 +8,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut, summary="The process is alive")
-def health() -> HealthOut:
+async def health() -> HealthOut:  # on the event loop: alive even if threads are busy
     return HealthOut()
 
 

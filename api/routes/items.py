@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -96,6 +96,7 @@ def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
     openapi_extra=needs(Scope.write),
 )
 async def upload(
+    request: Request,
     services: ServicesDep,
     files: Annotated[list[UploadFile], File(description="Image files.")],
     client_keys: Annotated[
@@ -142,7 +143,7 @@ async def upload(
     if not wait:
         job, _ = await run_in_threadpool(services.submit, sources)
         return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=202)
-    outcomes = iter(await run_in_threadpool(services.ingest_now, sources))
+    outcomes = iter(await services.ingest_now(sources, request.is_disconnected))
     final: list[UploadResult] = []
     for result, key in zip(results, keys, strict=True):
         if result is not None:

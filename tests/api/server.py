@@ -26,6 +26,7 @@ class Server:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
         env = {**os.environ, "LOOKALIKE_MAX_BODY_BYTES": str(LIMIT), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [
@@ -43,14 +44,16 @@ class Server:
                 "cpu",
             ],
             env=env,
-            stdout=subprocess.PIPE,
+            # A file, not a pipe: nobody reads a pipe while the server runs, and a full one
+            # (64 KiB of access log) would block the server's next write, and so the server.
+            stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             text=True,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server died: {self.proc.stdout.read()}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server died: {self.log.read_text()}")
             try:
                 if httpx.get(self.url + "/ready", timeout=5).status_code == 200:
                     return
@@ -62,8 +65,8 @@ class Server:
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()  # its children get SIGTERM from the kernel (parent-death signal)
-            out, _ = self.proc.communicate()
-        return self.proc.returncode, out
+            self.proc.wait()
+        return self.proc.returncode, self.log.read_text()
