@@ -275,7 +275,18 @@ def reindex_cmd(
 @app.command("bench")
 @guard
 def bench_cmd(
-    what: Annotated[str, typer.Argument(help="ingest, query or all.")] = "all",
+    what: Annotated[
+        str, typer.Argument(help="ingest, query, load or all (ingest + query).")
+    ] = "all",
+    load: Annotated[
+        bool, typer.Option("--load", help="The load test (same as `bench load`).")
+    ] = False,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Load test: seconds of load.")
+    ] = 300.0,
+    rate: Annotated[
+        float, typer.Option("--rate", help="Load test: requests per second, open loop.")
+    ] = 4.0,
     model: Annotated[str, typer.Option("--model", "-m")] = "resnet50",
     weights: Annotated[
         str, typer.Option("--weights", "-w", help="none (random init) keeps it runnable anywhere.")
@@ -307,8 +318,20 @@ def bench_cmd(
     from bench import query as query_bench
     from bench.common import print_table
 
+    if load or what == "load":
+        from bench import load as load_bench
+
+        report = load_bench.run(duration, rate)
+        if as_json:
+            typer.echo(json.dumps(report.rows(), indent=2))
+        else:
+            print_table(report.rows(), f"load: {duration:g} s at {rate:g} requests/s, mixed")
+            for sample in report.error_samples:
+                typer.echo(f"  error: {sample}")
+        ok = report.total_errors == 0 and not report.missing_after
+        raise typer.Exit(0 if ok and not report.resurrected_after else 1)
     if what not in ("ingest", "query", "all"):
-        fail(f"'{what}' is not a benchmark; choose ingest, query or all.")
+        fail(f"'{what}' is not a benchmark; choose ingest, query, load or all.")
     results: dict[str, object] = {}
     if what in ("ingest", "all"):
         results["ingest"] = ingest_bench.run(

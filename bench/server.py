@@ -1,0 +1,68 @@
+"""A `lookalike serve` process on a free loopback port: for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SMALL_MODEL = ["--model", "resnet18", "--weights", "none", "--device", "cpu"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, model: list[str] = SMALL_MODEL
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "lookalike"),
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                *model,
+            ],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            # A file, not a pipe: nobody reads a pipe while the server runs, and a full one
+            # (64 KiB of access log) would block the server's next write, and so the server.
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server died: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # its children get SIGTERM from the kernel (parent-death signal)
+            self.proc.wait()
+        return self.proc.returncode, self.log.read_text()
