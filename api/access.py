@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import unquote
@@ -24,6 +23,7 @@ from api.errors import error_body
 from api.keys import KeyRing, grants
 from api.keys import Scope as KeyScope
 from api.ratelimit import RateLimiter
+from api.routing import RouteTable
 
 SCOPE_FIELD = "x-scope"
 COOKIE = "lookalike_key"
@@ -38,33 +38,12 @@ def needs(scope: KeyScope) -> dict[str, Any]:
     return {SCOPE_FIELD: scope.value, "security": [{name: []} for name in SCHEMES]}
 
 
-class ScopeTable:
-    """Method and path to the scope a route needs, read from the app's OpenAPI schema: the
-    same document clients and the tests read, so what is declared is what is enforced."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self._rules: list[tuple[str, re.Pattern[str], KeyScope]] | None = None
-
-    def _build(self) -> list[tuple[str, re.Pattern[str], KeyScope]]:
-        rules = []
-        for path, ops in self.app.openapi()["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
-            for method, op in ops.items():
-                if SCOPE_FIELD in op:
-                    rules.append((method.upper(), pattern, KeyScope(op[SCOPE_FIELD])))
-        # Literal paths before templated ones: /v1/items/by-key/... before /v1/items/{id}.
-        return sorted(rules, key=lambda r: -len(re.sub(r"\[\^/\]\+", "", r[1].pattern)))
-
-    def needed(self, method: str, path: str) -> KeyScope | None:
-        """The scope a request needs; None for public routes outside /v1."""
-        if self._rules is None:
-            self._rules = self._build()
-        method = "GET" if method == "HEAD" else method
-        for rule_method, pattern, scope in self._rules:
-            if rule_method == method and pattern.match(path):
-                return scope
-        return KeyScope.admin if path.startswith("/v1/") or path == "/v1" else None
+def needed_scope(table: RouteTable, method: str, path: str) -> KeyScope | None:
+    """The scope a request needs; None for public routes outside /v1."""
+    rule = table.match(method, path)
+    if rule is not None and SCOPE_FIELD in rule.operation:
+        return KeyScope(rule.operation[SCOPE_FIELD])
+    return KeyScope.admin if path.startswith("/v1/") or path == "/v1" else None
 
 
 def _token(scope: Scope) -> str | None:
@@ -91,7 +70,7 @@ class AccessControl:
         default_rate_per_s: float = 0.0,
     ) -> None:
         self.app = app
-        self.table = ScopeTable(api)
+        self.table = RouteTable(api)
         self.keys = keys
         self.default_rate = default_rate_per_s
         self.limiter = RateLimiter()
@@ -99,7 +78,7 @@ class AccessControl:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        needed = self.table.needed(scope["method"], scope["path"])
+        needed = needed_scope(self.table, scope["method"], scope["path"])
         if needed is None:
             return await self.app(scope, receive, send)
         rate = self.default_rate

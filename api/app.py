@@ -15,7 +15,8 @@ from api.access import AccessControl, install_security_schemes
 from api.errors import install_error_handlers
 from api.keys import KeyRing
 from api.limits import BodySizeLimit
-from api.routes import health, ingest, items, jobs, keys, reindex, search
+from api.observe import Observe
+from api.routes import health, ingest, items, jobs, keys, metrics, reindex, search
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
@@ -65,9 +66,10 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, items, ingest, search, jobs, reindex, keys):
+    for module in (health, metrics, items, ingest, search, jobs, reindex, keys):
         app.include_router(module.router)
 
+    app.add_middleware(Observe, api=app)  # outermost: ids and metrics for every answer
     install_security_schemes(app)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)

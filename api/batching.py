@@ -17,6 +17,7 @@ import torch
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import Overloaded
+from engine.metrics import BATCH_SIZE, QUERY_QUEUE_DEPTH, timed
 
 EmbedFn = Callable[[Sequence[torch.Tensor]], np.ndarray]
 
@@ -71,8 +72,11 @@ class QueryBatcher:
             await self._forward(batch)
 
     async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
+        BATCH_SIZE.labels("query").observe(len(batch))
+        QUERY_QUEUE_DEPTH.set(self._queue.qsize())
         try:
-            vectors = await run_in_threadpool(self._embed, [t for t, _ in batch])
+            with timed("forward"):
+                vectors = await run_in_threadpool(self._embed, [t for t, _ in batch])
         except Exception as exc:  # every waiter learns of the failure, none hangs
             for _, fut in batch:
                 if not fut.done():

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.cursor import SearchCursor, encode
 from api.errors import ApiError
 from api.services import Services, Serving
+from engine.metrics import observe_prepared, timed
 from index import Catalog, Hit, MetadataFilter
 
 NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
@@ -15,6 +16,7 @@ NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
 
 async def embed_upload(serving: Serving, data: bytes) -> np.ndarray:
     prepared = await run_in_threadpool(serving.engine.embedder.prepare, data)
+    observe_prepared(prepared)
     return await serving.batcher.embed(prepared.tensor)
 
 
@@ -55,7 +57,10 @@ def search_page(
     vector = SearchCursor.unpack_vector(SearchCursor.pack_vector(vector))
     fetch = k if after is None else 2 * k
     while True:
-        hits = catalog.search(vector, fetch, where=where, exclude=[exclude], min_score=min_score)[0]
+        with timed("index_search"):
+            hits = catalog.search(
+                vector, fetch, where=where, exclude=[exclude], min_score=min_score
+            )[0]
         ordered = sorted(hits, key=lambda h: (-h.score, h.item.id))
         if after is not None:
             ordered = [h for h in ordered if (-h.score, h.item.id) > (-after[0], after[1])]

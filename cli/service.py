@@ -71,6 +71,8 @@ def serve_cmd(
     from api.app import create_app
     from api.keys import KeyRing
     from api.settings import ApiSettings
+    from bench.server import free_port
+    from engine.logs import setup_logging
     from workers.process import start_worker, stop_worker
     from workers.queue import make_queue
     from workers.redis_server import EmbeddedRedis
@@ -108,7 +110,7 @@ def serve_cmd(
                     start_worker(
                         worker_settings.redis_url or "",
                         data,
-                        env=model_env,
+                        env={**model_env, "LOOKALIKE_METRICS_PORT": str(free_port())},
                         name=f"lookalike{n}@%h",
                         log=data / f"worker{n}.log",
                     )
@@ -121,11 +123,12 @@ def serve_cmd(
         )
         # uvicorn re-raises SIGTERM after its clean shutdown; exit 0 then, as supervisors expect.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        setup_logging()
         uvicorn.run(
             create_app(engine, settings, queue),
             host=settings.host,
             port=settings.port,
-            log_level="info",
+            log_config=None,  # our handler: plain or JSON lines with the request id
             timeout_graceful_shutdown=10,
         )
     finally:
@@ -153,6 +156,12 @@ def worker_cmd(
     name: Annotated[
         str, typer.Option("--name", "-n", help="Worker name; %h is the host.")
     ] = "lookalike@%h",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", help="Serve this worker's Prometheus /metrics on this port."
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker against a Redis: how ingest and reindex scale out."""
     from workers.process import worker_command
@@ -163,6 +172,8 @@ def worker_cmd(
     env = {**os.environ, "LOOKALIKE_REDIS_URL": str(url)}
     if data_dir is not None:
         env["LOOKALIKE_DATA_DIR"] = str(data_dir)
+    if metrics_port is not None:
+        env["LOOKALIKE_METRICS_PORT"] = str(metrics_port)
     cmd = worker_command(concurrency or WorkerSettings().worker_concurrency, name)
     os.execvpe(cmd[0], cmd, env)  # the worker takes over this process and its signals
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ class Prepared:
     width: int
     height: int
     format: str
+    decode_s: float = 0.0  # stage timings, for whoever measures (the library exports nothing)
+    preprocess_s: float = 0.0
 
 
 def resolve_device(device: str) -> torch.device:
@@ -85,14 +88,22 @@ class Embedder:
 
     def prepare(self, data: bytes) -> Prepared:
         """The one decode-and-transform path shared by ingest and query."""
+        start = time.perf_counter()
         decoded = decode_image(
             data,
             max_pixels=self.settings.max_pixels,
             max_aspect_ratio=self.settings.max_aspect_ratio,
             draft_size=self._resize_size,
         )
+        decoded_at = time.perf_counter()
+        tensor = self.transform(decoded.image)
         return Prepared(
-            self.transform(decoded.image), decoded.width, decoded.height, decoded.format
+            tensor,
+            decoded.width,
+            decoded.height,
+            decoded.format,
+            decode_s=decoded_at - start,
+            preprocess_s=time.perf_counter() - decoded_at,
         )
 
     def transform(self, image: Image.Image) -> torch.Tensor:

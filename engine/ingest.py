@@ -23,6 +23,7 @@ from typing import Any
 from embedder import Embedder, EmbedderError, Prepared
 from engine.engine import Engine
 from engine.errors import EngineError, SourceNotFoundError
+from engine.metrics import BATCH_SIZE, IMAGES_EMBEDDED, IMAGES_FAILED, observe_prepared, timed
 from engine.settings import EngineSettings
 from engine.sources import is_url
 from index import Item, ItemNotFoundError, ItemStatus, content_id
@@ -225,7 +226,11 @@ class _Embedding:
 
     def write(self, loaded: list[_Loaded], sink: VectorSink) -> list[Outcome]:
         good = [x for x in loaded if x.prepared is not None]
-        vectors = self.embedder.embed_tensors([x.prepared.tensor for x in good])  # type: ignore[union-attr]
+        for x in good:
+            observe_prepared(x.prepared)  # type: ignore[arg-type]
+        BATCH_SIZE.labels("ingest").observe(len(good))
+        with timed("forward"):
+            vectors = self.embedder.embed_tensors([x.prepared.tensor for x in good])  # type: ignore[union-attr]
         rows: list[Item] = []
         outcomes: list[Outcome] = []
         for x in loaded:
@@ -240,8 +245,11 @@ class _Embedding:
             outcomes.append(Outcome(x.item.source, x.item.id, "added" if p else "failed", x.error))
         # Statuses first, then vectors: a crash in between leaves items whose vectors a
         # rerun of the same batch adds (a rerun skips nothing that has no vector).
-        self.engine.store.update_items(rows)
-        sink([x.item.id for x in good], vectors)
+        with timed("store"):
+            self.engine.store.update_items(rows)
+            sink([x.item.id for x in good], vectors)
+        IMAGES_EMBEDDED.labels(self.embedder.model_id).inc(len(good))
+        IMAGES_FAILED.inc(len(loaded) - len(good))
         return outcomes
 
 

@@ -213,6 +213,10 @@ class Store:
             raise ItemNotFoundError(f"No job has the id '{job_id[:80]}'.")
         return Job(**{k: rows[0][k] for k in Job.model_fields})
 
+    def job_counts(self) -> dict[str, int]:
+        col = self.jobs.search().select(["status"]).limit(None).to_arrow().column("status")
+        return dict(Counter(col.to_pylist()))
+
     def list_jobs(self, limit: int = 50) -> list[Job]:
         rows = [
             Job(**{k: r[k] for k in Job.model_fields})

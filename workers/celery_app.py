@@ -32,3 +32,6 @@ def make_celery(settings: WorkerSettings | None = None) -> Celery:
 # `celery -A workers.celery_app worker` finds this one; tasks register on import.
 app = make_celery()
 import workers.tasks  # noqa: E402,F401  (registers the tasks on `app`)
+from workers.observe import install  # noqa: E402
+
+install(app, WorkerSettings())

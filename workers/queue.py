@@ -6,6 +6,7 @@ batch function in a thread of this process, for the API without a broker and for
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -28,6 +29,7 @@ from workers.jobs import (
     resume_job,
     run_batch,
 )
+from workers.observe import read_heartbeats, task_headers
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,10 @@ class JobQueue:
                 failed = job.model_copy(update={"status": "failed", "error": str(exc)})
                 self.engine.store.save_job(failed)
 
-        threading.Thread(target=run, name=f"register-{job.id[:8]}", daemon=True).start()
+        context = contextvars.copy_context()  # the request id goes with the registration
+        threading.Thread(
+            target=context.run, args=(run,), name=f"register-{job.id[:8]}", daemon=True
+        ).start()
         return job
 
     def job(self, job_id: str) -> Job:
@@ -125,6 +130,10 @@ class JobQueue:
 
     def health(self) -> tuple[bool, str]:
         return True, "in-process"
+
+    def heartbeats(self) -> dict[str, dict[str, Any]]:
+        """Live workers and their last beat; none when batches run in this process."""
+        return {}
 
     def close(self) -> None:
         pass
@@ -187,8 +196,17 @@ class CeleryQueue(JobQueue):
         from workers.celery_app import QUEUE, TASK_EMBED
 
         self.celery.send_task(
-            TASK_EMBED, args=[batch.job_id, batch.batch_no, batch.item_ids, model], queue=QUEUE
+            TASK_EMBED,
+            args=[batch.job_id, batch.batch_no, batch.item_ids, model],
+            queue=QUEUE,
+            headers=task_headers(),  # the request id follows the work into the worker's logs
         )
+
+    def heartbeats(self) -> dict[str, dict[str, Any]]:
+        try:
+            return read_heartbeats(self.celery)
+        except Exception:  # Redis down: no worker is known to be alive
+            return {}
 
     def workers_alive(self, timeout: float = 1.0) -> int:
         try:

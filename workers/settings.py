@@ -29,6 +29,10 @@ class WorkerSettings(BaseSettings):
     gather_wait_ms: float = Field(
         20.0, ge=0, description="How long a worker waits for other tasks to fill a forward pass."
     )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of the worker's own /metrics; unset: none."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Bind address of the worker's /metrics.")
     worker_concurrency: int = Field(
         4,
         ge=1,

@@ -14,6 +14,7 @@ from index import IndexSettings, JobStatus
 from workers.celery_app import QUEUE, TASK_EMBED, app
 from workers.gather import Gatherer
 from workers.jobs import run_batch
+from workers.observe import task_headers
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _gatherer(model_key: ModelKey) -> Gatherer:
 
 def _send(batch: Any, model: dict[str, Any]) -> None:
     args = [batch.job_id, batch.batch_no, batch.item_ids, model]
-    app.send_task(TASK_EMBED, args=args, queue=QUEUE)
+    app.send_task(TASK_EMBED, args=args, queue=QUEUE, headers=task_headers())
 
 
 @app.task(

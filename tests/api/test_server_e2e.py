@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,24 @@ def test_a_killed_server_leaves_no_redis_or_worker_behind(tmp_path: Path) -> Non
     srv.proc.wait()
     _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == []
+
+
+@pytest.mark.slow
+def test_request_id_reaches_the_worker_and_workers_export_metrics(
+    server: Server, tmp_path: Path
+) -> None:
+    files = [("files", ("trace.jpg", jpeg(321), "image/jpeg"))]
+    resp = httpx.post(
+        server.url + "/v1/items", files=files, headers={"X-Request-ID": "e2e-trace-7"}, timeout=60
+    )
+    assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "e2e-trace-7"
+    worker_log = (tmp_path / "data" / "worker0.log").read_text()
+    assert "e2e-trace-7" in worker_log  # the batch's log line in the worker process
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "lookalike_workers_alive 1.0" in metrics
+    beats = [ln for ln in metrics.splitlines() if ln.startswith("lookalike_worker_heartbeat_age")]
+    assert len(beats) == 1 and float(beats[0].rsplit(" ", 1)[1]) < 30
+    url = re.search(r"worker metrics on (\S+)", worker_log).group(1)  # type: ignore[union-attr]
+    own = httpx.get(url).text  # the worker's own stage timings and counts
+    assert 'lookalike_images_embedded_total{model="resnet18.none.gem.512"} 1.0' in own
+    assert 'lookalike_stage_seconds_count{stage="forward"}' in own
