@@ -249,6 +249,7 @@ class SearchRequest(BaseModel):
     min_score: float | None = Field(None, ge=-1, le=1)
     exclude_self: bool = True
     cursor: str | None = None
+    expand: int = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
 
 
 class HealthOut(BaseModel):

@@ -18,6 +18,7 @@ from cli.options import (
     BatchSize,
     DataDir,
     Device,
+    InputSize,
     Json,
     Model,
     Pooling,
@@ -240,37 +241,55 @@ def eval_cmd(
     pooling: Pooling = None,
     device: Device = None,
     batch_size: BatchSize = None,
+    input_size: InputSize = None,
+    configs: Annotated[
+        str,
+        typer.Option(
+            "--configs",
+            help="Comma-separated: plain, qe (query expansion), ms (multi-scale queries, "
+            "needs --input-size), whiten (PCA-whitening learned on the catalog) and "
+            "combinations such as whiten+qe.",
+        ),
+    ] = "plain,qe,whiten,whiten+qe",
     as_json: Json = False,
 ) -> None:
-    """Measure retrieval quality (mAP, recall@1, recall@10, chance) on a labelled folder."""
+    """Measure retrieval quality (mAP, recall@1, recall@10, chance) on a labelled folder,
+    for several query-side configurations side by side."""
     from engine.evaluate import evaluate
 
     with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
-        engine = make_engine(data_dir or Path(tmp), model, weights, pooling, device, batch_size)
+        engine = make_engine(
+            data_dir or Path(tmp), model, weights, pooling, device, batch_size, input_size
+        )
         engine.catalog  # noqa: B018 - load the model before the progress bar
         total = len(list((dataset / "images").glob("*"))) if (dataset / "images").is_dir() else None
         with tqdm(
             total=total, unit="img", disable=as_json, file=sys.stderr, desc="embedding"
         ) as bar:
-            report = evaluate(engine, dataset, use_queries=not all_queries, progress=bar.update)
+            reports = evaluate(
+                engine,
+                dataset,
+                use_queries=not all_queries,
+                progress=bar.update,
+                configs=[c.strip() for c in configs.split(",") if c.strip()],
+            )
     if as_json:
-        typer.echo(json.dumps(asdict(report), indent=2))
+        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
         return
-    typer.echo(f"model {report.model_id}: {report.images} images, {report.queries} queries")
+    first = reports[0]
+    typer.echo(f"model {first.model_id}: {first.images} images, {first.queries} queries")
     typer.echo(f"{'':>18} {'mAP':>6} {'R@1':>6} {'R@10':>6}")
+    for r in reports:
+        typer.echo(f"{r.config:>18} {r.map:6.3f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f}")
     typer.echo(
-        f"{'this model':>18} {report.map:6.3f} {report.recall_at_1:6.3f} {report.recall_at_10:6.3f}"
+        f"{'chance':>18} {first.chance_map:6.3f} {first.chance_recall_at_1:6.3f} "
+        f"{first.chance_recall_at_10:6.3f}"
     )
-    typer.echo(
-        f"{'chance':>18} {report.chance_map:6.3f} {report.chance_recall_at_1:6.3f} "
-        f"{report.chance_recall_at_10:6.3f}"
-    )
-    typer.echo(f"\n{'group':>18} {'queries':>7} {'mAP':>6} {'R@1':>6} {'chance':>6}")
-    for g in report.groups:
-        typer.echo(
-            f"{g.group:>18} {g.queries:>7} {g.map:6.3f} {g.recall_at_1:6.3f} {g.chance_map:6.3f}"
-        )
-    typer.echo(f"\ningest: {report.ingest_images_per_s:.1f} images/s")
+    best = max(reports, key=lambda r: r.map)
+    typer.echo(f"\n{'group (' + best.config + ')':>18} {'queries':>7} {'mAP':>6} {'R@1':>6}")
+    for g in best.groups:
+        typer.echo(f"{g.group:>18} {g.queries:>7} {g.map:6.3f} {g.recall_at_1:6.3f}")
+    typer.echo(f"\ningest: {first.ingest_images_per_s:.1f} images/s")
 
 
 @app.command("demo")

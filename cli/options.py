@@ -41,6 +41,14 @@ Device = Annotated[str | None, typer.Option("--device", help="auto (default), cp
 BatchSize = Annotated[
     int | None, typer.Option("--batch-size", "-b", help="Images per forward pass.")
 ]
+InputSize = Annotated[
+    int | None,
+    typer.Option(
+        "--input-size",
+        help="Embed whole images, longer side resized to this (e.g. 448) instead of the "
+        "classifier's centre crop [env LOOKALIKE_INPUT_SIZE].",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -51,12 +59,18 @@ def make_engine(
     pooling: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
+    input_size: int | None = None,
 ) -> Engine:
     """Settings come from LOOKALIKE_* variables; options given on the command line win."""
     emb_over = {
         k: v
         for k, v in dict(
-            model=model, weights=weights, pooling=pooling, device=device, batch_size=batch_size
+            model=model,
+            weights=weights,
+            pooling=pooling,
+            device=device,
+            batch_size=batch_size,
+            input_size=input_size,
         ).items()
         if v is not None
     }

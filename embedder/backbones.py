@@ -142,3 +142,28 @@ def build_backbone(name: str, weights: str = "default", *, allow_download: bool 
         raise UnknownModelError(f"Unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}.")
     backbone.trunk.eval()  # inference only: batch norm uses its running statistics
     return backbone
+
+
+class _KeepAspect:
+    """Resize so the longer side is `size`, keeping the aspect ratio (no crop)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        scale = self.size / max(w, h)
+        new = (max(16, round(w * scale)), max(16, round(h * scale)))
+        return img.resize(new, Image.Resampling.BICUBIC)
+
+
+def keep_aspect_transform(standard: Transform, size: int) -> Transform:
+    """The whole image at `size` (longer side), normalised as the backbone's own transform."""
+    mean = getattr(standard, "mean", None)
+    std = getattr(standard, "std", None)
+    for step in getattr(standard, "transforms", []):
+        if isinstance(step, T.Normalize):
+            mean, std = step.mean, step.std
+    if mean is None or std is None:
+        raise ValueError("The backbone's transform has no normalisation to keep.")
+    return T.Compose([_KeepAspect(size), T.ToTensor(), T.Normalize(list(mean), list(std))])

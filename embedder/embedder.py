@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from embedder.backbones import Backbone, build_backbone
+from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
 from embedder.decode import decode_image
 from embedder.pooling import make_pool
 from embedder.settings import EmbedderSettings
@@ -57,11 +57,14 @@ class Embedder:
         self.spec = ModelSpec(
             backbone=backbone.name,
             weights=backbone.weights_tag,
-            pooling=pooling_tag(settings.pooling, settings.gem_p),
+            pooling=pooling_tag(settings.pooling, settings.gem_p, settings.input_size),
             dim=backbone.dim,
         )
         self._transform = backbone.transform
         self._resize_size = backbone.resize_size
+        if settings.input_size is not None:
+            self._transform = keep_aspect_transform(backbone.transform, settings.input_size)
+            self._resize_size = settings.input_size
         self._net = _Head(backbone.trunk, make_pool(settings.pooling, settings.gem_p)).eval()
         self._cuda = self.device.type == "cuda"
         if self._cuda:
@@ -122,17 +125,40 @@ class Embedder:
         """Forward prepared tensors in batches; returns (n, dim) float32, unit length."""
         if not tensors:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out: list[np.ndarray] = []
         autocast = (
             torch.autocast("cuda", dtype=torch.float16) if self._cuda else contextlib.nullcontext()
         )
+        # With input_size the images keep their aspect, so shapes differ: batch equal shapes
+        # together (a catalog has few: landscape and portrait) and put rows back in order.
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, t in enumerate(tensors):
+            by_shape.setdefault(tuple(t.shape), []).append(i)
+        result = np.zeros((len(tensors), self.dim), dtype=np.float32)
         with torch.inference_mode(), autocast:
-            for batch in self._batches(tensors):
-                out.append(self._net(batch).float().cpu().numpy())
-        return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+            for rows in by_shape.values():
+                out = [
+                    self._net(b).float().cpu().numpy()
+                    for b in self._batches([tensors[i] for i in rows])
+                ]
+                result[rows] = np.concatenate(out)
+        return result
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_tensors([self.transform(im) for im in images])
+
+    def embed_images_multiscale(
+        self, images: Sequence[Image.Image], scales: Sequence[float] = (1.0, 0.7071)
+    ) -> np.ndarray:
+        """The mean of each image's vectors at several input sizes, renormalised. Needs
+        `input_size` (the classifier's centre crop resizes every scale to the same input)."""
+        if self.settings.input_size is None:
+            return self.embed_images(images)
+        total = np.zeros((len(images), self.dim), dtype=np.float32)
+        for scale in scales:
+            size = max(64, round(self.settings.input_size * scale))
+            transform = keep_aspect_transform(self._transform, size)
+            total += self.embed_tensors([transform(im.convert("RGB")) for im in images])
+        return total / np.linalg.norm(total, axis=1, keepdims=True)
 
     def embed_bytes(self, data: bytes) -> np.ndarray:
         return self.embed_tensors([self.prepare(data).tensor])[0]

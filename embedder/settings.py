@@ -19,6 +19,14 @@ class EmbedderSettings(BaseSettings):
     )
     pooling: Literal["gem", "avg"] = "gem"
     gem_p: float = Field(3.0, gt=0, description="GeM exponent; 1 is average pooling.")
+    input_size: int | None = Field(
+        None,
+        ge=64,
+        le=2048,
+        description="Embed the whole image, longer side resized to this, aspect kept (better "
+        "for retrieval than the classifier's centre crop; 448 is a good start). Unset: the "
+        "backbone's own transform.",
+    )
     device: str = Field(
         "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."
     )

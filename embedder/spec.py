@@ -40,7 +40,11 @@ class ModelSpec(BaseModel):
         )
 
 
-def pooling_tag(pooling: str, gem_p: float) -> str:
+def pooling_tag(pooling: str, gem_p: float, input_size: int | None = None) -> str:
+    """The pooling part of a model id; a whole-image input size rides along (`gem-s448`), as
+    it changes every vector just as the pooling does."""
     if pooling == "avg" or gem_p == 1.0:
-        return "avg"
-    return "gem" if gem_p == 3.0 else f"gem-p{gem_p:g}"
+        tag = "avg"
+    else:
+        tag = "gem" if gem_p == 3.0 else f"gem-p{gem_p:g}"
+    return tag if input_size is None else f"{tag}-s{input_size}"

@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.engine import Engine
-from engine.errors import SourceNotFoundError
+from engine.errors import EngineError, SourceNotFoundError
 from engine.ingest import Progress, Source, ingest
 
 
@@ -40,6 +41,7 @@ class GroupScore:
 @dataclass
 class EvalReport:
     model_id: str
+    config: str
     images: int
     queries: int
     map: float
@@ -87,9 +89,47 @@ def _chance_recall(n: int, positives: int, k: int) -> float:
     return 1.0 - math.comb(n - positives, k) / math.comb(n, k)
 
 
+CONFIGS = ("plain", "qe", "ms", "whiten", "whiten+qe", "ms+qe")
+
+
+def l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def query_expansion(database: np.ndarray, queries: np.ndarray, n: int = 3) -> np.ndarray:
+    """Average query expansion: each query plus its top-n results, renormalised."""
+    top = np.argsort(-(queries @ database.T), axis=1)[:, :n]
+    return l2(queries + database[top].sum(axis=1))
+
+
+def pca_whitening(
+    vectors: np.ndarray, dim: int = 128, shrink: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and projection of PCA-whitening learned on `vectors`. `shrink` < 1 divides by a
+    power of the eigenvalues below one half: full whitening learned on a small catalog
+    blows up its noise directions (on the Oxford set it drops mAP from 0.66 to 0.15)."""
+    mean = vectors.mean(axis=0)
+    _, sing, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+    eig = sing**2 / len(vectors)
+    keep = int(min(dim, (eig > 1e-9).sum()))
+    return mean, vt[:keep].T / (eig[:keep] ** (0.5 * shrink))
+
+
 def evaluate(
-    engine: Engine, root: Path, *, use_queries: bool = True, progress: Progress | None = None
-) -> EvalReport:
+    engine: Engine,
+    root: Path,
+    *,
+    use_queries: bool = True,
+    progress: Progress | None = None,
+    configs: Sequence[str] = ("plain",),
+) -> list[EvalReport]:
+    """One report per configuration; the catalog is ingested once for all of them."""
+    for config in configs:
+        if any(part not in ("qe", "ms", "whiten", "plain") for part in config.split("+")):
+            raise EngineError(
+                f"'{config}' is not an eval configuration; use plain, qe, ms, whiten or "
+                "combinations such as whiten+qe."
+            )
     groups, queries = load_dataset(root, use_queries)
     images_dir = root / "images"
     sources = [Source(uri=name, path=images_dir / name) for name in groups]
@@ -115,14 +155,49 @@ def evaluate(
         if q.box:
             img = img.crop(tuple(round(v) for v in q.box))
         crops.append(img)
-    vectors = embedder.embed_images(crops)
-    n = len(groups)
-    ranked_all = catalog.index.search(vectors, len(catalog.index))
+    plain_q = embedder.embed_images(crops)
+    multi_q = embedder.embed_images_multiscale(crops) if any("ms" in c for c in configs) else None
+    ids, database = engine.store.read_vectors(catalog.model_id, catalog.dim)
+    return [
+        _score(
+            config,
+            catalog.model_id,
+            groups,
+            queries,
+            names_of,
+            ids,
+            database,
+            multi_q if "ms" in config.split("+") else plain_q,
+            report.images_per_second,
+        )
+        for config in configs
+    ]
 
+
+def _score(
+    config: str,
+    model_id: str,
+    groups: dict[str, str],
+    queries: list[Query],
+    names_of: dict[str, list[str]],
+    ids: list[str],
+    database: np.ndarray,
+    vectors: np.ndarray | None,
+    ingest_rate: float,
+) -> EvalReport:
+    assert vectors is not None
+    parts = config.split("+")
+    if "whiten" in parts:
+        mean, proj = pca_whitening(database)
+        database, vectors = l2((database - mean) @ proj), l2((vectors - mean) @ proj)
+    if "qe" in parts:
+        vectors = query_expansion(database, vectors)
+    order = np.argsort(-(vectors @ database.T), axis=1)
+    n = len(groups)
     per_group: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     aps, r1, r10, chance, chance1, chance10 = [], [], [], [], [], []
-    for q, ranked in zip(queries, ranked_all, strict=True):
-        names = [name for item_id, _ in ranked for name in names_of[item_id] if name != q.image]
+    for q, ranked in zip(queries, order, strict=True):
+        names = [name for i in ranked for name in names_of[ids[i]] if name != q.image]
         relevant = [groups[name] == q.group for name in names]
         positives = sum(1 for name, g in groups.items() if g == q.group and name != q.image)
         ap = average_precision(relevant, positives)
@@ -144,7 +219,8 @@ def evaluate(
         for g, rows in sorted(per_group.items())
     ]
     return EvalReport(
-        model_id=catalog.model_id,
+        model_id=model_id,
+        config=config,
         images=n,
         queries=len(queries),
         map=float(np.mean(aps)),
@@ -153,6 +229,6 @@ def evaluate(
         chance_map=float(np.mean(chance)),
         chance_recall_at_1=float(np.mean(chance1)),
         chance_recall_at_10=float(np.mean(chance10)),
-        ingest_images_per_s=report.images_per_second,
+        ingest_images_per_s=ingest_rate,
         groups=group_scores,
     )

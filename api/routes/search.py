@@ -17,9 +17,12 @@ from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import ServicesDep, Serving
+from engine.search import expand_query
 from index import Hit, MetadataFilter, ModelMismatchError, content_id
 
 router = APIRouter(prefix="/v1", tags=["search"])
+EXPAND = "Query expansion: also search with the mean of the top N results (0 = off; 3 is good)."
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "An example id is unknown."},
     413: {"model": ErrorOut, "description": "The image or body is too large."},
@@ -69,8 +72,11 @@ async def _run(
     exclude: list[str],
     after: tuple[float, str] | None,
     start: float,
+    expand: int = 0,
 ) -> SearchResponse:
     MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
+    if expand:
+        vector = await run_in_threadpool(expand_query, serving.catalog, vector, expand, exclude)
     hits, cursor = await run_in_threadpool(
         search_page,
         serving.catalog,
@@ -117,6 +123,7 @@ async def search_by_image(
         str | None, Form(description='e.g. {"colour": "red", "price": {"lt": 50}}')
     ] = None,
     min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
+    expand: Annotated[int, Form(ge=0, le=10, description=EXPAND)] = 0,
     exclude_self: Annotated[bool, Form()] = True,
 ) -> SearchResponse:
     start = time.perf_counter()
@@ -137,7 +144,7 @@ async def search_by_image(
     exclude = (
         [content_id(d) for d in datas + negative_datas] + ids_pos + ids_neg if exclude_self else []
     )
-    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start)
+    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start, expand)
 
 
 @router.get(
@@ -154,6 +161,7 @@ async def similar_to_item(
     k: Annotated[int | None, Query(description="Results per page (default 10).")] = None,
     filter: Annotated[str | None, Query(description="Metadata filter as a JSON object.")] = None,
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+    expand: Annotated[int, Query(ge=0, le=10, description=EXPAND)] = 0,
     exclude_self: bool = True,
 ) -> SearchResponse:
     start = time.perf_counter()
@@ -162,7 +170,7 @@ async def similar_to_item(
     filter_spec = _filter_param(filter)
     vector = _stored_vectors(serving, [item_id])[0]
     exclude = [item_id] if exclude_self else []
-    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start)
+    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start, expand)
 
 
 @router.post(
@@ -198,4 +206,6 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     negatives = _stored_vectors(serving, request.negative_ids)
     vector = combine(positives, negatives)
     exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
-    return await _run(serving, vector, k, request.filter, request.min_score, exclude, None, start)
+    return await _run(
+        serving, vector, k, request.filter, request.min_score, exclude, None, start, request.expand
+    )

@@ -96,3 +96,19 @@ def test_min_score_threshold(client: TestClient) -> None:
     upload(client, *range(6))
     hits = search_file(client, jpeg(2), k=10, min_score=0.999, exclude_self="false").json()["hits"]
     assert len(hits) == 1
+
+
+def test_query_expansion_moves_the_query_and_keeps_exclusions(client: TestClient) -> None:
+    ids = [r["item_id"] for r in upload(client, 1, 2, 3, 4, 5)["results"]]
+    plain = search_file(client, jpeg(3)).json()["hits"]
+    expanded = search_file(client, jpeg(3), expand=3).json()["hits"]
+    assert len(plain) == len(expanded) == 4  # the exact copy stays excluded
+    assert ids[2] not in [h["item_id"] for h in expanded]
+    assert [h["score"] for h in plain] != [h["score"] for h in expanded]
+    similar = client.get(f"/v1/items/{ids[0]}/similar", params={"expand": 2}).json()["hits"]
+    assert ids[0] not in [h["item_id"] for h in similar] and len(similar) == 4
+    body = client.post("/v1/search", json={"positive_ids": [ids[1]], "expand": 2}).json()
+    assert len(body["hits"]) == 4
+    assert (
+        client.post("/v1/search", json={"positive_ids": [ids[1]], "expand": 11}).status_code == 422
+    )

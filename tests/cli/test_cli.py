@@ -92,14 +92,24 @@ def test_eval_on_a_labelled_folder(tmp_path: Path) -> None:
         writer = csv.DictWriter(fh, ["image", "group"])
         writer.writeheader()
         writer.writerows(rows)
-    result = runner.invoke(app, ["eval", str(root), "--json", *SMALL])
+    configs = "plain,qe,ms,whiten,whiten+qe"
+    result = runner.invoke(
+        app, ["eval", str(root), "--json", "--input-size", "96", "--configs", configs, *SMALL]
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["queries"] == 9 and report["map"] > 0.9 and report["recall_at_1"] == 1.0
-    assert report["chance_map"] == pytest.approx(2 / 8)
-    assert {g["group"] for g in report["groups"]} == {"g0", "g1", "g2"}
+    reports = {r["config"]: r for r in json.loads(result.output)}
+    assert list(reports) == configs.split(",")
+    plain = reports["plain"]
+    assert plain["model_id"] == "resnet18.none.gem-s96.512"
+    assert plain["queries"] == 9 and plain["map"] > 0.9 and plain["recall_at_1"] == 1.0
+    assert plain["chance_map"] == pytest.approx(2 / 8)
+    assert {g["group"] for g in plain["groups"]} == {"g0", "g1", "g2"}
+    assert all(0 < r["map"] <= 1 for r in reports.values())
     table = runner.invoke(app, ["eval", str(root), *SMALL])
     assert "mAP" in table.output and "chance" in table.output and "g1" in table.output
+    assert "whiten+qe" in table.output
+    bad = runner.invoke(app, ["eval", str(root), "--configs", "magic", *SMALL])
+    assert bad.exit_code == 2 and "not an eval configuration" in bad.output
 
 
 def test_installed_command_reports_unreachable_weights(tmp_path: Path) -> None:
