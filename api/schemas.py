@@ -96,6 +96,10 @@ class UploadResult(BaseModel):
     existed: bool
     error: str | None = None
     client_key: str | None = None
+    near_duplicate_of: str | None = Field(
+        None, description="An item already in the catalog that this one nearly duplicates."
+    )
+    near_duplicate_similarity: float | None = None
 
 
 class UploadResponse(BaseModel):
@@ -194,7 +198,11 @@ class JobOut(BaseModel):
 class HitOut(BaseModel):
     item_id: str
     client_key: str | None
-    score: float = Field(description="Cosine similarity, -1 to 1.")
+    score: float = Field(description="Cosine similarity, -1 to 1, on the model's own scale.")
+    similarity: float = Field(
+        description="Calibrated similarity, 0 to 1, comparable across models: 0 is as close as "
+        "unrelated catalog items get (their 95th percentile), 1 the same picture."
+    )
     metadata: dict[str, Any]
     thumbnail_url: str
     image_url: str
@@ -210,6 +218,7 @@ class SearchResponse(BaseModel):
                             "item_id": _ID,
                             "client_key": "SKU-1042",
                             "score": 0.913,
+                            "similarity": 0.78,
                             "metadata": {"colour": "red"},
                             "thumbnail_url": _THUMB,
                             "image_url": _IMAGE,
@@ -250,6 +259,7 @@ class SearchRequest(BaseModel):
     exclude_self: bool = True
     cursor: str | None = None
     expand: int = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
+    collapse: bool = Field(False, description="Drop near duplicates of a better hit.")
 
 
 class HealthOut(BaseModel):

@@ -329,6 +329,7 @@ def demo_cmd(
 
 
 # The service and key commands register themselves on `app`.
+import cli.analyze  # noqa: E402
 import cli.doctor  # noqa: E402
 import cli.keys  # noqa: E402
 import cli.service  # noqa: E402,F401

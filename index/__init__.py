@@ -4,6 +4,7 @@ A library: it never imports `embedder`, `api` or `workers`.
 """
 
 from index.blobs import BlobStore, content_id
+from index.calibration import Calibration, calibrate
 from index.catalog import ACTIVE_MODEL, PREVIOUS_MODEL, Catalog, Hit, check_manifest
 from index.errors import (
     FilterError,
@@ -26,6 +27,7 @@ __all__ = [
     "Batch",
     "BatchState",
     "BlobStore",
+    "Calibration",
     "Catalog",
     "FilterError",
     "Hit",
@@ -43,6 +45,7 @@ __all__ = [
     "Store",
     "VectorIndex",
     "as_matrix",
+    "calibrate",
     "check_manifest",
     "content_id",
     "label_of",

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from index.calibration import SAMPLE, Calibration, calibrate
 from index.errors import IndexFileError, ModelMismatchError
 from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
@@ -45,6 +48,7 @@ class Catalog:
         # The LanceDB version of the embeddings table that the in-memory index is known to
         # cover: what a save records, and where the next refresh starts from.
         self.version = -1
+        self._calibration: tuple[int, Calibration] | None = None
         self.index: VectorIndex = self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -176,6 +180,20 @@ class Catalog:
             if len(hits) >= k or exhausted:
                 return hits[:k]
             fetch = min(total, fetch * 4)
+
+    def calibration(self) -> Calibration:
+        """Anchors of the calibrated similarity, measured again when the catalog has grown or
+        shrunk by a tenth since the last measurement."""
+        size = len(self.index)
+        cached = self._calibration
+        if cached is None or abs(size - cached[0]) > max(10, cached[0] // 10):
+            with self.lock:
+                ids = self.index.item_ids
+            rng = np.random.default_rng(0)
+            pick = [ids[i] for i in rng.choice(len(ids), min(SAMPLE, len(ids)), replace=False)]
+            _, vectors = self.store.read_vectors(self.model_id, self.dim, pick)
+            self._calibration = (size, calibrate(vectors))
+        return self._calibration[1]  # type: ignore[index]
 
     def info(self) -> dict[str, Any]:
         return {

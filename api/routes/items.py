@@ -19,6 +19,7 @@ from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadRe
 from api.services import Services, ServicesDep
 from embedder import decode_image
 from engine import Source
+from engine.dedup import near_duplicate_of
 from index import MetadataFilter
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
@@ -56,6 +57,18 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
     if _depth(value) > MAX_METADATA_DEPTH:
         raise ValueError(f"The metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
     return value
+
+
+def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple[str, float]]:
+    """For each new item, an older item it nearly duplicates (not one from the same upload)."""
+    catalog = services.serving.catalog
+    vectors = catalog.vectors_of(item_ids)
+    found = {}
+    for item_id, vector in vectors.items():
+        twin = near_duplicate_of(catalog, vector, exclude=item_ids)
+        if twin is not None:
+            found[item_id] = (twin[0], round(twin[1], 4))
+    return found
 
 
 def check_client_key(key: str | None) -> None:
@@ -161,6 +174,12 @@ async def upload(
                 client_key=key,
             )
         )
+    added = [r.item_id for r in final if r.status == "added" and r.item_id]
+    if added:
+        twins = await run_in_threadpool(_near_duplicates, services, added)
+        for r in final:
+            if r.item_id in twins:
+                r.near_duplicate_of, r.near_duplicate_similarity = twins[r.item_id]
     return UploadResponse(
         results=final,
         added=sum(r.status == "added" for r in final),

@@ -17,10 +17,12 @@ from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import ServicesDep, Serving
+from engine.dedup import collapse
 from engine.search import expand_query
-from index import Hit, MetadataFilter, ModelMismatchError, content_id
+from index import Calibration, Hit, MetadataFilter, ModelMismatchError, content_id
 
 router = APIRouter(prefix="/v1", tags=["search"])
+COLLAPSE = "Drop near duplicates of a better hit (no next_cursor then)."
 EXPAND = "Query expansion: also search with the mean of the top N results (0 = off; 3 is good)."
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -33,7 +35,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _response(
-    serving: Serving, hits: list[Hit], cursor: str | None, start: float
+    serving: Serving,
+    hits: list[Hit],
+    cursor: str | None,
+    start: float,
+    calibration: Calibration,
 ) -> SearchResponse:
     return SearchResponse(
         hits=[
@@ -41,6 +47,7 @@ def _response(
                 item_id=h.item.id,
                 client_key=h.item.client_key,
                 score=round(h.score, 6),
+                similarity=round(float(calibration.similarity(h.score)), 4),
                 metadata=h.item.metadata,
                 thumbnail_url=f"/v1/items/{h.item.id}/thumbnail",
                 image_url=f"/v1/items/{h.item.id}/image",
@@ -73,6 +80,7 @@ async def _run(
     after: tuple[float, str] | None,
     start: float,
     expand: int = 0,
+    collapse_duplicates: bool = False,
 ) -> SearchResponse:
     MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
     if expand:
@@ -81,13 +89,17 @@ async def _run(
         search_page,
         serving.catalog,
         vector,
-        k,
+        3 * k if collapse_duplicates else k,  # room for the copies that collapse away
         filter_spec=filter_spec,
         min_score=min_score,
         exclude=exclude,
         after=after,
     )
-    return _response(serving, hits, cursor, start)
+    if collapse_duplicates:
+        hits = (await run_in_threadpool(collapse, serving.catalog, hits))[:k]
+        cursor = None  # a collapsed page does not page on
+    calibration = await run_in_threadpool(serving.catalog.calibration)
+    return _response(serving, hits, cursor, start, calibration)
 
 
 def _filter_param(raw: str | None) -> dict | None:
@@ -124,6 +136,7 @@ async def search_by_image(
     ] = None,
     min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
     expand: Annotated[int, Form(ge=0, le=10, description=EXPAND)] = 0,
+    collapse: Annotated[bool, Form(description=COLLAPSE)] = False,
     exclude_self: Annotated[bool, Form()] = True,
 ) -> SearchResponse:
     start = time.perf_counter()
@@ -144,7 +157,9 @@ async def search_by_image(
     exclude = (
         [content_id(d) for d in datas + negative_datas] + ids_pos + ids_neg if exclude_self else []
     )
-    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start, expand)
+    return await _run(
+        serving, vector, k, filter_spec, min_score, exclude, None, start, expand, collapse
+    )
 
 
 @router.get(
@@ -162,6 +177,7 @@ async def similar_to_item(
     filter: Annotated[str | None, Query(description="Metadata filter as a JSON object.")] = None,
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
     expand: Annotated[int, Query(ge=0, le=10, description=EXPAND)] = 0,
+    collapse: Annotated[bool, Query(description=COLLAPSE)] = False,
     exclude_self: bool = True,
 ) -> SearchResponse:
     start = time.perf_counter()
@@ -170,7 +186,9 @@ async def similar_to_item(
     filter_spec = _filter_param(filter)
     vector = _stored_vectors(serving, [item_id])[0]
     exclude = [item_id] if exclude_self else []
-    return await _run(serving, vector, k, filter_spec, min_score, exclude, None, start, expand)
+    return await _run(
+        serving, vector, k, filter_spec, min_score, exclude, None, start, expand, collapse
+    )
 
 
 @router.post(
@@ -207,5 +225,14 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     vector = combine(positives, negatives)
     exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
     return await _run(
-        serving, vector, k, request.filter, request.min_score, exclude, None, start, request.expand
+        serving,
+        vector,
+        k,
+        request.filter,
+        request.min_score,
+        exclude,
+        None,
+        start,
+        request.expand,
+        request.collapse,
     )
