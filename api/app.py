@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.keys import KeyRing
 from api.limits import BodySizeLimit
 from api.observe import Observe
-from api.routes import health, ingest, items, jobs, keys, metrics, reindex, search
+from api.routes import drift, health, ingest, items, jobs, keys, metrics, reindex, search
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
@@ -66,7 +66,7 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, metrics, items, ingest, search, jobs, reindex, keys):
+    for module in (health, metrics, items, ingest, search, jobs, reindex, keys, drift):
         app.include_router(module.router)
 
     app.add_middleware(Observe, api=app)  # outermost: ids and metrics for every answer

@@ -345,3 +345,37 @@ class KeyCreated(KeyOut):
     )
 
     token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class DriftOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_id": _MODEL,
+                    "recent": 500,
+                    "reference": 5000,
+                    "mean_shift": 0.0021,
+                    "concentration_recent": 0.81,
+                    "concentration_reference": 0.8,
+                    "nn_similarity_recent": 0.91,
+                    "nn_similarity_reference": 0.92,
+                    "ks_distance": 0.06,
+                    "drifted": False,
+                    "summary": "recent uploads look like the catalog (KS 0.06, mean shift 0.002)",
+                }
+            ]
+        }
+    )
+
+    model_id: str
+    recent: int
+    reference: int
+    mean_shift: float
+    concentration_recent: float
+    concentration_reference: float
+    nn_similarity_recent: float
+    nn_similarity_reference: float
+    ks_distance: float
+    drifted: bool
+    summary: str

@@ -44,3 +44,36 @@ def dedup_cmd(
             item = items.get(item_id)
             label = (item.client_key or item.source) if item else ""
             typer.echo(f"  {item_id[:16]}  {similarity:.2f}  {label}")
+
+
+@app.command("drift")
+@guard
+def drift_cmd(
+    data_dir: DataDir = None,
+    recent: Annotated[
+        int, typer.Option("--recent", min=1, help="How many of the newest items to compare.")
+    ] = 500,
+    as_json: Json = False,
+) -> None:
+    """Compare the embeddings of recent uploads with the rest of the catalog; exit 1 on drift."""
+    from dataclasses import asdict
+
+    from engine.drift import measure_drift
+
+    report = measure_drift(make_engine(data_dir), recent)
+    if as_json:
+        typer.echo(json.dumps(asdict(report), indent=2))
+    else:
+        typer.echo(f"{report.recent} recent vs {report.reference} older items, {report.model_id}")
+        typer.echo(f"  mean shift (1 - cosine of means)   {report.mean_shift:.4f}")
+        typer.echo(
+            f"  concentration recent / older       {report.concentration_recent:.3f} / "
+            f"{report.concentration_reference:.3f}"
+        )
+        typer.echo(
+            f"  nearest-neighbour similarity       {report.nn_similarity_recent:.3f} / "
+            f"{report.nn_similarity_reference:.3f} (median)"
+        )
+        typer.echo(f"  KS distance of those distributions {report.ks_distance:.3f}")
+        typer.echo(report.summary)
+    raise typer.Exit(1 if report.drifted else 0)

@@ -1,0 +1,90 @@
+"""Drift: do recent uploads look like the catalog? A new camera, a new crop or a broken
+upstream resize shows up here before users notice worse results.
+
+Recent items (the newest N with vectors) are compared with the rest of the catalog:
+- mean shift: 1 - cosine between the two sets' mean vectors;
+- concentration: the norm of each set's mean unit vector (1 = all alike, 0 = spread out);
+- nearest-neighbour similarity: how close each recent item gets to the older catalog,
+  against how close older items get to each other, and the Kolmogorov-Smirnov distance
+  between those two distributions (0 = same shape, 1 = disjoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import ks_2samp
+
+from engine.engine import Engine
+from engine.errors import EngineError
+
+SAMPLE = 5000
+KS_ALERT = 0.3
+SHIFT_ALERT = 0.05
+
+
+@dataclass
+class DriftReport:
+    model_id: str
+    recent: int
+    reference: int
+    mean_shift: float
+    concentration_recent: float
+    concentration_reference: float
+    nn_similarity_recent: float  # median
+    nn_similarity_reference: float  # median
+    ks_distance: float
+    drifted: bool
+    summary: str
+
+
+def _nearest(queries: np.ndarray, base: np.ndarray, same: bool) -> np.ndarray:
+    sims = queries @ base.T
+    if same:
+        np.fill_diagonal(sims, -np.inf)  # an item is not its own neighbour
+    return sims.max(axis=1)
+
+
+def measure_drift(engine: Engine, recent: int = 500) -> DriftReport:
+    catalog = engine.active_catalog()
+    items = [it for it in engine.store.list_items(status="embedded")]
+    if len(items) < recent + 20:
+        raise EngineError(
+            f"Drift needs at least {recent + 20} embedded items ({len(items)} now): "
+            f"{recent} recent ones and 20 to compare them with; pass a smaller --recent."
+        )
+    rng = np.random.default_rng(0)
+    newest = [it.id for it in items[-recent:]]
+    older = [it.id for it in items[:-recent]]
+    if len(older) > SAMPLE:
+        older = [older[i] for i in rng.choice(len(older), SAMPLE, replace=False)]
+    _, new_vecs = engine.store.read_vectors(catalog.model_id, catalog.dim, newest)
+    _, old_vecs = engine.store.read_vectors(catalog.model_id, catalog.dim, older)
+    mean_new, mean_old = new_vecs.mean(axis=0), old_vecs.mean(axis=0)
+    shift = 1.0 - float(
+        mean_new @ mean_old / (np.linalg.norm(mean_new) * np.linalg.norm(mean_old) + 1e-12)
+    )
+    nn_new = _nearest(new_vecs, old_vecs, same=False)
+    nn_old = _nearest(old_vecs, old_vecs, same=True)
+    ks = float(ks_2samp(nn_new, nn_old).statistic)
+    drifted = ks > KS_ALERT or shift > SHIFT_ALERT
+    summary = (
+        f"recent uploads differ from the catalog (KS {ks:.2f}, mean shift {shift:.3f}): "
+        "check the camera, crops or resizing upstream"
+        if drifted
+        else f"recent uploads look like the catalog (KS {ks:.2f}, mean shift {shift:.3f})"
+    )
+    return DriftReport(
+        model_id=catalog.model_id,
+        recent=len(new_vecs),
+        reference=len(old_vecs),
+        mean_shift=round(shift, 5),
+        concentration_recent=round(float(np.linalg.norm(mean_new)), 4),
+        concentration_reference=round(float(np.linalg.norm(mean_old)), 4),
+        nn_similarity_recent=round(float(np.median(nn_new)), 4),
+        nn_similarity_reference=round(float(np.median(nn_old)), 4),
+        ks_distance=round(ks, 4),
+        drifted=drifted,
+        summary=summary,
+    )
