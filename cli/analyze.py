@@ -77,3 +77,25 @@ def drift_cmd(
         typer.echo(f"  KS distance of those distributions {report.ks_distance:.3f}")
         typer.echo(report.summary)
     raise typer.Exit(1 if report.drifted else 0)
+
+
+@app.command("whiten")
+@guard
+def whiten_cmd(
+    data_dir: DataDir = None,
+    dim: Annotated[int, typer.Option("--dim", min=8, help="Dimensions to keep.")] = 128,
+    shrink: Annotated[
+        float,
+        typer.Option("--shrink", min=0.0, max=1.0, help="1 = full whitening, 0 = plain PCA."),
+    ] = 0.5,
+) -> None:
+    """Learn PCA-whitening on the catalog and switch to it (no forward pass; a new model id).
+
+    A running API follows the switch; `lookalike reindex --rollback` goes back.
+    """
+    from engine.whiten import whiten_catalog
+
+    engine = make_engine(data_dir)
+    source = engine.active_model_id
+    target = whiten_catalog(engine, dim, shrink)
+    typer.echo(f"now serving {target} (was {source}); `lookalike reindex --rollback` goes back")

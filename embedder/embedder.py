@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
 from embedder.decode import decode_image
 from embedder.pooling import make_pool
+from embedder.projection import Projection
 from embedder.settings import EmbedderSettings
 from embedder.spec import ModelSpec, pooling_tag
 
@@ -60,6 +62,15 @@ class Embedder:
             pooling=pooling_tag(settings.pooling, settings.gem_p, settings.input_size),
             dim=backbone.dim,
         )
+        self.projection = Projection.load(Path(settings.whiten)) if settings.whiten else None
+        if self.projection is not None:
+            self.spec = self.spec.model_copy(
+                update={
+                    "pooling": f"{self.spec.pooling}-{self.projection.tag}",
+                    "dim": self.projection.dim,
+                }
+            )
+        self._pooled_dim = backbone.dim
         self._transform = backbone.transform
         self._resize_size = backbone.resize_size
         if settings.input_size is not None:
@@ -133,7 +144,7 @@ class Embedder:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, t in enumerate(tensors):
             by_shape.setdefault(tuple(t.shape), []).append(i)
-        result = np.zeros((len(tensors), self.dim), dtype=np.float32)
+        result = np.zeros((len(tensors), self._pooled_dim), dtype=np.float32)
         with torch.inference_mode(), autocast:
             for rows in by_shape.values():
                 out = [
@@ -141,7 +152,7 @@ class Embedder:
                     for b in self._batches([tensors[i] for i in rows])
                 ]
                 result[rows] = np.concatenate(out)
-        return result
+        return result if self.projection is None else self.projection.apply(result)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.embed_tensors([self.transform(im) for im in images])

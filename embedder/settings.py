@@ -27,6 +27,11 @@ class EmbedderSettings(BaseSettings):
         "for retrieval than the classifier's centre crop; 448 is a good start). Unset: the "
         "backbone's own transform.",
     )
+    whiten: str | None = Field(
+        None,
+        description="Path of a projection learned by `lookalike whiten` (PCA-whitening), "
+        "applied after pooling; its hash is part of the model id.",
+    )
     device: str = Field(
         "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."
     )

@@ -15,7 +15,7 @@ from engine.errors import NotIndexedError
 from engine.settings import EngineSettings
 from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatchError, Store
 
-MODEL_FIELDS = ("model", "weights", "pooling", "gem_p", "input_size")
+MODEL_FIELDS = ("model", "weights", "pooling", "gem_p", "input_size", "whiten")
 
 
 def model_of(settings: EmbedderSettings) -> dict[str, Any]:

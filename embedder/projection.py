@@ -1,0 +1,62 @@
+"""A learned linear map applied after pooling: PCA-whitening, learned on a catalog.
+
+Stored as an .npz (mean, matrix) whose content hash is part of the model id, so vectors
+made with two different projections can never meet in one index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedder.errors import EmbedderError
+
+
+@dataclass(frozen=True)
+class Projection:
+    mean: np.ndarray
+    matrix: np.ndarray  # (in_dim, out_dim)
+    tag: str  # "w<out_dim>x<sha8>", for the model id
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        out = (vectors - self.mean) @ self.matrix
+        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+
+    @classmethod
+    def learn(cls, vectors: np.ndarray, dim: int = 128, shrink: float = 0.5) -> Projection:
+        """PCA-whitening. `shrink` < 1 divides by a power of the eigenvalues below one half:
+        full whitening learned on a small catalog blows up its noise directions."""
+        mean = vectors.mean(axis=0)
+        _, sing, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+        eig = sing**2 / len(vectors)
+        keep = int(min(dim, (eig > 1e-9).sum()))
+        matrix = vt[:keep].T / (eig[:keep] ** (0.5 * shrink))
+        return cls._tagged(mean.astype(np.float32), matrix.astype(np.float32))
+
+    @classmethod
+    def _tagged(cls, mean: np.ndarray, matrix: np.ndarray) -> Projection:
+        digest = hashlib.sha256(mean.tobytes() + matrix.tobytes()).hexdigest()[:8]
+        return cls(mean, matrix, f"w{matrix.shape[1]}x{digest}")
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            np.savez(fh, mean=self.mean, matrix=self.matrix)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Projection:
+        try:
+            with np.load(path) as data:
+                return cls._tagged(data["mean"], data["matrix"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise EmbedderError(f"The projection file {path} is unreadable ({exc}).") from exc

@@ -1,0 +1,51 @@
+"""PCA-whitening learned on the catalog: a new model id, vectors projected without a forward
+pass, and new images through the embedder land exactly where the projected ones are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from embedder import Embedder
+from engine import Engine, EngineError, Source, ingest
+from engine.engine import settings_for
+from engine.whiten import whiten_catalog
+from index import PREVIOUS_MODEL, IndexSettings
+from tests.images import jpeg
+
+
+def test_whitened_catalog_matches_the_embedder_path(
+    tmp_path: Path, small_embedder: Embedder
+) -> None:
+    engine = Engine(
+        small_embedder.settings,
+        IndexSettings(data_dir=tmp_path, use_gpu="never"),
+        embedder=small_embedder,
+    )
+    report = ingest(engine, [Source(uri=f"s{i}", data=jpeg(i)) for i in range(40)])
+    source = engine.active_model_id
+    with pytest.raises(EngineError, match="at least 256 items"):
+        whiten_catalog(engine, dim=128)
+    target = whiten_catalog(engine, dim=16)
+    assert target.startswith("resnet18.none.gem-w16x") and target.endswith(".16")
+    assert engine.store.get_state(PREVIOUS_MODEL) == source
+    assert engine.store.embeddings_count(target, 16) == 40
+
+    whitened = Engine(
+        settings_for(engine.store, target, engine.embedder_settings),
+        IndexSettings(data_dir=tmp_path, use_gpu="never"),
+    )
+    assert whitened.embedder.model_id == target and whitened.embedder.dim == 16
+    item = report.outcomes[7].item_id
+    stored = whitened.catalog.vectors_of([item])[item]
+    fresh = whitened.embedder.embed_bytes(jpeg(7))
+    assert np.allclose(stored, fresh, atol=1e-4)  # projected == embedded through the model
+    hits = whitened.catalog.search(fresh, 1)[0]
+    assert hits[0].item.id == item and hits[0].score > 0.999
+
+    again = CliRunner().invoke(app, ["whiten", "-d", str(tmp_path), "--dim", "8"])
+    assert again.exit_code == 2 and "whitened already" in again.output
