@@ -5,6 +5,7 @@ FROM ${CUDA_BASE}
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     PIP_NO_CACHE_DIR=1 \
     LOOKALIKE_DATA_DIR=/data \
     TORCH_HOME=/models/torch

@@ -128,6 +128,7 @@ class Services:
             loop.create_task(self._follow()),
             loop.create_task(self._every(reconcile_s, lambda: self.queue.reconcile())),
             loop.create_task(self._every(self.settings.save_every_s, self.save_if_changed)),
+            loop.create_task(self._every(self.settings.compact_every_s, self.engine.store.compact)),
         ]
 
     async def _every(self, seconds: float, fn: Any) -> None:

@@ -36,4 +36,7 @@ class ApiSettings(BaseSettings):
     save_every_s: float = Field(
         300.0, gt=0, description="How often the index is saved when it changed."
     )
+    compact_every_s: float = Field(
+        60.0, gt=0, description="How often LanceDB's small write fragments are merged."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Off unless set.")

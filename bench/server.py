@@ -38,7 +38,10 @@ class ServeProcess:
                 str(data_dir),
                 *model,
             ],
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            # Two malloc arenas: glibc's default (8 per core) fragments under uvicorn's and
+            # LanceDB's many threads and the server's memory creeps up (measured by the load
+            # test); the Dockerfile sets the same.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2", **(env or {})},
             # A file, not a pipe: nobody reads a pipe while the server runs, and a full one
             # (64 KiB of access log) would block the server's next write, and so the server.
             stdout=self.log.open("w"),

@@ -6,6 +6,7 @@ LanceDB is the source of truth; every FAISS index can be rebuilt from what is he
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,20 +48,34 @@ def embeddings_table_name(model_id: str) -> str:
     return "emb_" + re.sub(r"[^A-Za-z0-9_]", "_", model_id)
 
 
+@functools.cache
+def _session(cache_mib: int) -> Any:
+    """One LanceDB session per process with bounded caches. The defaults are sized for large
+    indexes (gigabytes); every write makes a version whose metadata lands in the cache, so
+    a long-running server's memory would climb with its write count."""
+    import lancedb
+
+    size = cache_mib * 2**20
+    return lancedb.Session(index_cache_size_bytes=size, metadata_cache_size_bytes=size // 2)
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache_mib: int = 128) -> None:
         import lancedb  # heavy import, only when a store is opened
 
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         # Workers and the API write the same tables from different processes: every read
         # checks for newer versions instead of trusting the handle it opened.
-        self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
+        self._db = lancedb.connect(
+            str(path), read_consistency_interval=timedelta(0), session=_session(cache_mib)
+        )
         self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
         self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
         self.batches = self._db.create_table(BATCHES, schema=Batch, exist_ok=True)
         self.keys = self._db.create_table(KEYS, schema=ApiKey, exist_ok=True)
+        self._tables: dict[str, Table] = {}
 
     # ---- items -------------------------------------------------------------------------
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -111,7 +126,7 @@ class Store:
         for chunk in _chunks(list(ids)):
             self.items.delete(_in("id", chunk))
             for name in self._embedding_tables():
-                self._db.open_table(name).delete(_in("item_id", chunk))
+                self._open(name).delete(_in("item_id", chunk))
 
     def status_counts(self) -> dict[str, int]:
         col = self.items.search().select(["status"]).limit(None).to_arrow().column("status")
@@ -126,8 +141,20 @@ class Store:
         return [n for n in _table_names(self._db) if n.startswith("emb_")]
 
     def embeddings(self, model_id: str, dim: int) -> Table:
+        """The model's table; one handle per table for the life of the store (a handle per
+        call made the server's memory climb with every request)."""
         name = embeddings_table_name(model_id)
-        return self._db.create_table(name, schema=embedding_schema(dim), exist_ok=True)
+        table = self._tables.get(name)
+        if table is None:
+            table = self._db.create_table(name, schema=embedding_schema(dim), exist_ok=True)
+            self._tables[name] = table
+        return table
+
+    def _open(self, name: str) -> Table:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = self._db.open_table(name)
+        return table
 
     def has_embeddings(self, model_id: str) -> bool:
         return embeddings_table_name(model_id) in _table_names(self._db)
@@ -275,11 +302,13 @@ class Store:
         ).when_matched_update_all().when_not_matched_insert_all().execute(row)
 
     def compact(self) -> None:
-        """Merge the small fragments that many batch writes leave behind."""
-        for name in (ITEMS, *self._embedding_tables()):
+        """Merge the small fragments that many writes leave behind, and drop versions older
+        than ten minutes: every upload is a commit, and a long-running server reads better
+        (and holds less memory) over a few large fragments than over thousands of small ones."""
+        for name in (ITEMS, JOBS, BATCHES, *self._embedding_tables()):
             # compaction is an optimisation; a failure loses nothing
             with contextlib.suppress(Exception):
-                self._db.open_table(name).optimize()
+                self._open(name).optimize(cleanup_older_than=timedelta(minutes=10))
 
 
 def _chunks(values: list[str], size: int = _IN_CHUNK) -> Iterable[list[str]]:
