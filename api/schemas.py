@@ -14,6 +14,14 @@ _ID = "9f2c4e0b7d1a5c3e8f6b2d4a1c7e9b3f5d8a2c6e4b1f7d9a3c5e8b2f4d6a1c3e"
 _IMAGE = f"/v1/items/{_ID}/image"
 _THUMB = f"/v1/items/{_ID}/thumbnail"
 _MODEL = "resnet50.imagenet1k_v2.gem.2048"
+_KEY = {
+    "key_id": "3fa85f64a1b2",
+    "name": "shop-frontend",
+    "scopes": ["read"],
+    "created_at": "2026-11-24T10:00:00Z",
+    "revoked": False,
+    "rate_per_s": None,
+}
 
 
 class ErrorOut(BaseModel):
@@ -304,20 +312,7 @@ class KeyCreate(BaseModel):
 
 
 class KeyOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "key_id": "3fa85f64a1b2",
-                    "name": "shop-frontend",
-                    "scopes": ["read"],
-                    "created_at": "2026-11-24T10:00:00Z",
-                    "revoked": False,
-                    "rate_per_s": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_KEY]})
 
     key_id: str
     name: str
@@ -329,19 +324,7 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "key_id": "3fa85f64a1b2",
-                    "name": "shop-frontend",
-                    "scopes": ["read"],
-                    "created_at": "2026-11-24T10:00:00Z",
-                    "revoked": False,
-                    "rate_per_s": None,
-                    "token": "lk_3fa85f64a1b2_Xn2v...",
-                }
-            ]
-        }
+        json_schema_extra={"examples": [{**_KEY, "token": "lk_3fa85f64a1b2_Xn2v..."}]}
     )
 
     token: str = Field(description="Shown once; only its hash is stored.")

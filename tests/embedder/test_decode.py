@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from embedder import (
     UnsupportedFormatError,
     decode_image,
 )
+from tests.hostile import png_bomb
 from tests.images import encode, jpeg, scene
 
 
@@ -90,19 +90,7 @@ def _palette_with_transparency() -> Image.Image:
 
 def _png_with_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge image: the classic decompression bomb."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
+    return png_bomb(width, height)
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:
