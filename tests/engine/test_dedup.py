@@ -8,31 +8,31 @@ import io
 import json
 from collections.abc import Iterator
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageOps
 
 from api.app import create_app
+from bench.common import OXFORD
 from embedder import EmbedderSettings
 from engine import Engine, Source, ingest
 from engine.dedup import NEAR_DUPLICATE, duplicate_groups
 from index import IndexSettings
 
-pytestmark = pytest.mark.slow
-OXFORD = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "oxford5k-gt" / "images"
+pytestmark = [
+    pytest.mark.slow,
+    # The threshold is measured on real photos; small sample sets put too many copies among
+    # the random pairs that anchor the calibration.
+    pytest.mark.skipif(not OXFORD.is_dir(), reason="needs ../shared/datasets/oxford5k-gt"),
+]
 KINDS = ("half", "jpeg-q25", "crop-80", "mirror")
 
 
 def _originals() -> list[tuple[str, Image.Image]]:
-    if OXFORD.is_dir():  # real photos of similar buildings: hard negatives
-        files = sorted(OXFORD.iterdir())[::8][:60]
-        return [(f.name, Image.open(f).convert("RGB")) for f in files]
-    from skimage import data
-
-    names = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field"]
-    return [(n, Image.fromarray(getattr(data, n)()).convert("RGB")) for n in names]
+    """Real photos of similar buildings: hard negatives for the threshold."""
+    files = sorted(OXFORD.iterdir())[::8][:60]
+    return [(f.name, Image.open(f).convert("RGB")) for f in files]
 
 
 def _jpeg(img: Image.Image, quality: int = 92) -> bytes:
@@ -124,7 +124,7 @@ def test_dedup_command_lists_the_groups(lite0: Engine) -> None:
     result = CliRunner().invoke(app, ["dedup", "-d", data, "--json"])
     assert result.exit_code == 0, result.output
     groups = json.loads(result.output)
-    assert len(groups) >= 10 and all(len(g) >= 2 for g in groups)
+    assert len(groups) >= 3 and all(len(g) >= 2 for g in groups)
     assert all(g_item["similarity"] >= NEAR_DUPLICATE for g in groups for g_item in g)
     table = CliRunner().invoke(app, ["dedup", "-d", data, "--threshold", "0.99"])
     assert table.exit_code == 0 and "group(s) of near duplicates" in table.output
