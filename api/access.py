@@ -38,11 +38,12 @@ def needs(scope: KeyScope) -> dict[str, Any]:
     return {SCOPE_FIELD: scope.value, "security": [{name: []} for name in SCHEMES]}
 
 
-def needed_scope(table: RouteTable, method: str, path: str) -> KeyScope | None:
+def needed_scope(table: RouteTable, scope: Scope) -> KeyScope | None:
     """The scope a request needs; None for public routes outside /v1."""
-    rule = table.match(method, path)
+    rule = table.for_request(scope)
     if rule is not None and SCOPE_FIELD in rule.operation:
         return KeyScope(rule.operation[SCOPE_FIELD])
+    path = scope["path"]
     return KeyScope.admin if path.startswith("/v1/") or path == "/v1" else None
 
 
@@ -78,7 +79,7 @@ class AccessControl:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        needed = needed_scope(self.table, scope["method"], scope["path"])
+        needed = needed_scope(self.table, scope)
         if needed is None:
             return await self.app(scope, receive, send)
         rate = self.default_rate

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.routing import RouteTable
+from api.routing import ROUTE_RULE, RouteTable
 from engine.logs import new_request_id, request_id
 
 REQUESTS = Counter(
@@ -36,6 +36,7 @@ class Observe:
         rid = new_request_id(headers.get("x-request-id"))
         token = request_id.set(rid)
         rule = self.table.match(scope["method"], scope["path"])
+        scope.setdefault("state", {})[ROUTE_RULE] = rule  # access control reads it, too
         route = rule.template if rule is not None else "unmatched"  # bounded label values
         status = 500
         start = time.perf_counter()

@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+ROUTE_RULE = "lookalike_route_rule"  # where a request's matched Rule is kept in its scope
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -34,6 +36,13 @@ class RouteTable:
                 rules.append(Rule(method.upper(), pattern, path, op))
         # Literal paths before templated ones: /v1/items/by-key/... before /v1/items/{id}.
         return sorted(rules, key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r.template)))
+
+    def for_request(self, scope: dict[str, Any]) -> Rule | None:
+        """The request's rule: the one an outer middleware matched, else matched now."""
+        state = scope.get("state") or {}
+        if ROUTE_RULE in state:
+            return state[ROUTE_RULE]  # type: ignore[no-any-return]
+        return self.match(scope["method"], scope["path"])
 
     def match(self, method: str, path: str) -> Rule | None:
         if self._rules is None:

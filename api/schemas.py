@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.drift import DriftReport
 from index import Item, Job
 
 # Values for the examples in the OpenAPI docs.
@@ -330,7 +331,9 @@ class KeyCreated(KeyOut):
     token: str = Field(description="Shown once; only its hash is stored.")
 
 
-class DriftOut(BaseModel):
+class DriftOut(DriftReport):
+    """The drift report, with an example for the docs."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -350,15 +353,3 @@ class DriftOut(BaseModel):
             ]
         }
     )
-
-    model_id: str
-    recent: int
-    reference: int
-    mean_shift: float
-    concentration_recent: float
-    concentration_reference: float
-    nn_similarity_recent: float
-    nn_similarity_reference: float
-    ks_distance: float
-    drifted: bool
-    summary: str

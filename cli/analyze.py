@@ -56,13 +56,11 @@ def drift_cmd(
     as_json: Json = False,
 ) -> None:
     """Compare the embeddings of recent uploads with the rest of the catalog; exit 1 on drift."""
-    from dataclasses import asdict
-
     from engine.drift import measure_drift
 
     report = measure_drift(make_engine(data_dir), recent)
     if as_json:
-        typer.echo(json.dumps(asdict(report), indent=2))
+        typer.echo(report.model_dump_json(indent=2))
     else:
         typer.echo(f"{report.recent} recent vs {report.reference} older items, {report.model_id}")
         typer.echo(f"  mean shift (1 - cosine of means)   {report.mean_shift:.4f}")

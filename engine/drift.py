@@ -11,9 +11,8 @@ Recent items (the newest N with vectors) are compared with the rest of the catal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import BaseModel
 from scipy.stats import ks_2samp
 
 from engine.engine import Engine
@@ -24,8 +23,7 @@ KS_ALERT = 0.3
 SHIFT_ALERT = 0.05
 
 
-@dataclass
-class DriftReport:
+class DriftReport(BaseModel):
     model_id: str
     recent: int
     reference: int

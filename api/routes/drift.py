@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -28,4 +27,4 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 )
 async def drift(services: ServicesDep, recent: int = Query(500, ge=1, le=100_000)) -> Any:
     report = await run_in_threadpool(measure_drift, services.engine, recent)
-    return DriftOut(**asdict(report))
+    return DriftOut(**report.model_dump())
