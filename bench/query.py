@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from bench.common import image_sources
 from embedder import Embedder, EmbedderSettings
 from engine.engine import remember_model
 from index import ACTIVE_MODEL, Item, Store, VectorIndex
+from workers.process import free_port
 
 
 def _populate(data_dir: Path, embedder: Embedder, n: int) -> None:
@@ -55,12 +55,6 @@ def _populate(data_dir: Path, embedder: Embedder, n: int) -> None:
 def _percentiles(samples: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50": qs[49] * 1000, "p95": qs[94] * 1000, "p99": qs[98] * 1000}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]:
@@ -97,7 +91,7 @@ def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         _populate(data, embedder, catalog)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "LOOKALIKE_DATA_DIR": str(data)}
         proc = subprocess.Popen(
             [

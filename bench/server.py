@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,10 @@ from pathlib import Path
 
 import httpx
 
+from workers.process import free_port
+
+__all__ = ["SMALL_MODEL", "ServeProcess", "free_port"]
 SMALL_MODEL = ["--model", "resnet18", "--weights", "none", "--device", "cpu"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServeProcess:

@@ -71,9 +71,8 @@ def serve_cmd(
     from api.app import create_app
     from api.keys import KeyRing
     from api.settings import ApiSettings
-    from bench.server import free_port
     from engine.logs import setup_logging
-    from workers.process import start_worker, stop_worker
+    from workers.process import free_port, start_worker, stop_worker
     from workers.queue import make_queue
     from workers.redis_server import EmbeddedRedis
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from workers.lifetime import die_with_parent
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a worker's /metrics, a test or bench server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def worker_command(concurrency: int = 4, name: str = "lookalike@%h") -> list[str]:
