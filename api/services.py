@@ -178,7 +178,9 @@ class Services:
         """Save the served index when it moved since the last save: a restart, even after a
         crash, then loads it and catches up a little instead of rebuilding everything."""
         catalog = self.serving.catalog
-        if catalog.version != self._saved_version.get(catalog.model_id):
+        # a catalog that outgrew exact search gets its IVF index here, and saves it at once
+        rebuilt = catalog.replan()
+        if rebuilt or catalog.version != self._saved_version.get(catalog.model_id):
             catalog.save()
             self._saved_version[catalog.model_id] = catalog.version
 

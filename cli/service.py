@@ -286,7 +286,8 @@ def reindex_cmd(
 @guard
 def bench_cmd(
     what: Annotated[
-        str, typer.Argument(help="ingest, query, load or all (ingest + query).")
+        str,
+        typer.Argument(help="ingest, query, scale, coldstart, load, or all (ingest + query)."),
     ] = "all",
     load: Annotated[
         bool, typer.Option("--load", help="The load test (same as `bench load`).")
@@ -316,6 +317,13 @@ def bench_cmd(
     requests: Annotated[
         int, typer.Option("--requests", help="Queries per concurrency level.")
     ] = 64,
+    vectors: Annotated[
+        int, typer.Option("--vectors", help="scale / coldstart: synthetic catalog size.")
+    ] = 1_000_000,
+    dim: Annotated[int, typer.Option("--dim", help="scale / coldstart: vector dimension.")] = 2048,
+    only: Annotated[
+        str | None, typer.Option("--only", help="scale: only the plans whose name has this.")
+    ] = None,
     no_workers: Annotated[
         bool, typer.Option("--no-workers", help="Skip the Redis + worker ingest figure.")
     ] = False,
@@ -340,8 +348,26 @@ def bench_cmd(
                 typer.echo(f"  error: {sample}")
         ok = report.total_errors == 0 and not report.missing_after
         raise typer.Exit(0 if ok and not report.resurrected_after else 1)
+    if what == "scale":
+        from bench import scale as scale_bench
+
+        r = scale_bench.run(vectors, dim, only=only)
+        if as_json:
+            typer.echo(json.dumps(r, indent=2))
+        else:
+            print_table(scale_bench.rows(r), f"scale: {vectors:,} clustered vectors of {dim}")
+        return
+    if what == "coldstart":
+        from bench import coldstart as coldstart_bench
+
+        r = coldstart_bench.run(vectors, dim)
+        if as_json:
+            typer.echo(json.dumps(r, indent=2))
+        else:
+            print_table(coldstart_bench.rows(r), f"cold start: {vectors:,} vectors of {dim}")
+        return
     if what not in ("ingest", "query", "all"):
-        fail(f"'{what}' is not a benchmark; choose ingest, query, load or all.")
+        fail(f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, load or all.")
     results: dict[str, object] = {}
     if what in ("ingest", "all"):
         results["ingest"] = ingest_bench.run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from index.calibration import SAMPLE, Calibration, calibrate
 from index.errors import IndexFileError, ModelMismatchError
 from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
+from index.plan import IndexPlan, choose_plan, still_fits
 from index.schemas import Item
 from index.settings import IndexSettings
 from index.store import Store
@@ -63,7 +65,8 @@ class Catalog:
             manifest = None
         if manifest is not None:
             check_manifest(manifest, self.model_id, self.dim)
-            if manifest.index_type == self.settings.index_type:
+            plan = manifest.plan or IndexPlan()
+            if still_fits(plan, manifest.count, self.dim, self.settings):
                 try:
                     index, manifest = load_index(self.index_dir, use_gpu=self._use_gpu())
                     self.loaded_from = "disk"
@@ -76,13 +79,54 @@ class Catalog:
         return self.rebuild_index()
 
     def rebuild_index(self) -> VectorIndex:
-        version = self.store.embeddings_version(self.model_id, self.dim)
-        ids, vectors = self.store.read_vectors(self.model_id, self.dim)
-        index = VectorIndex(self.dim, use_gpu=self._use_gpu())
-        if ids:
-            index.add(ids, vectors)
-        self.version = version
+        index, self.version = self._build()
         return index
+
+    def _build(self) -> tuple[VectorIndex, int]:
+        """A fresh index from LanceDB, of the kind the catalog's size asks for: trained on a
+        sample, then filled by streaming the vectors. Returns it with the version it covers
+        (rows written during the build are caught up afterwards)."""
+        version = self.store.embeddings_version(self.model_id, self.dim)
+        count = self.store.embeddings_count(self.model_id, self.dim)
+        plan = choose_plan(count, self.dim, self.settings)
+        started = time.perf_counter()
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        refine_file = self.index_dir / f".build-{time.time_ns()}.f16"
+        index = VectorIndex.building(self.dim, plan, refine_file)
+        if plan.trained:
+            index.train(self._sample(count))
+        for ids, vectors in self.store.iter_vectors(self.model_id, self.dim):
+            index.add(ids, vectors)
+        if count > 10_000:
+            log.info(
+                "built a %s index of %d vectors in %.1f s",
+                plan.describe(),
+                len(index),
+                time.perf_counter() - started,
+            )
+        return index.placed(self._use_gpu()), version
+
+    def _sample(self, count: int) -> np.ndarray:
+        """A uniform random sample of the stored vectors, read in one streaming pass."""
+        share = min(1.0, self.settings.train_sample / max(count, 1))
+        rng = np.random.default_rng(0)
+        parts = [
+            vectors[rng.random(len(vectors)) < share]
+            for _, vectors in self.store.iter_vectors(self.model_id, self.dim)
+        ]
+        sample = np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+        return sample[rng.permutation(len(sample))]
+
+    def replan(self) -> bool:
+        """Rebuild in the background when the catalog has outgrown its kind of index (or
+        shrunk below it); searches use the old index until the new one is swapped in."""
+        if still_fits(self.index.plan, len(self.index), self.dim, self.settings):
+            return False
+        index, version = self._build()
+        with self.lock:
+            self.index, self.version = index, version
+            self._catch_up(index)
+        return True
 
     def refresh(self) -> int:
         """Catch up with rows that other processes (workers) wrote; returns the change count."""
@@ -129,6 +173,7 @@ class Catalog:
                 index_type=self.index.index_type,
                 lance_version=self.version,
                 count=len(self.index),
+                plan=self.index.plan,
             )
             return save_index(self.index_dir, self.index, manifest)
 
@@ -200,6 +245,7 @@ class Catalog:
             "model_id": self.model_id,
             "dim": self.dim,
             "index_type": self.index.index_type,
+            "index_plan": self.index.plan.describe(),
             "index_on_gpu": self.index.on_gpu,
             "indexed": len(self.index),
             "embeddings": self.store.embeddings_count(self.model_id, self.dim),

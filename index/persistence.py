@@ -17,7 +17,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from index.errors import IndexFileError
-from index.vectors import VectorIndex
+from index.plan import IndexPlan
+from index.refine import RefineStore
+from index.vectors import VectorIndex, labels_of
 
 CURRENT = "CURRENT"
 
@@ -29,6 +31,7 @@ class Manifest(BaseModel):
     index_type: str = "flat"
     lance_version: int = Field(description="Version of the embeddings table the index covers.")
     count: int
+    plan: IndexPlan | None = Field(None, description="How it was built (None: exact, flat).")
     faiss_version: str = ""
     saved_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -54,7 +57,12 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     tmp = root / f".{name}.tmp"
     tmp.mkdir()
     faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
-    np.save(tmp / "ids.npy", np.array(index.item_ids, dtype="U64"))
+    # ASCII hex ids as bytes, beside their labels: loading a million takes well under a second
+    np.save(tmp / "ids.npy", np.array(index.item_ids, dtype="S64"))
+    np.save(tmp / "labels.npy", index.labels)
+    np.save(tmp / "tombstones.npy", np.array(index.saved_tombstones(), np.int64))
+    if index.plan.refine:
+        index.refine.save(tmp, index.labels.tolist() + index.saved_tombstones())
     manifest = manifest.model_copy(update={"faiss_version": faiss.__version__})
     (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     for f in tmp.iterdir():
@@ -67,14 +75,22 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     _fsync_file(pointer)
     os.replace(pointer, root / CURRENT)
     _fsync_dir(root)
+    if index.plan.refine:
+        built = index.refine.path
+        index.refine.reopen(final)  # rows added since the last save are in the new file now
+        if built is not None and built.name.startswith(".build-"):
+            built.unlink(missing_ok=True)  # the saved folder holds its link now
     _remove_stale(root, keep=name)
     return final
 
 
 def _remove_stale(root: Path, keep: str) -> None:
+    """Older index folders, and refine files of builds that were saved or never finished."""
     for entry in root.iterdir():
         if entry.is_dir() and entry.name != keep:
             shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(".build-") and time.time() - entry.stat().st_mtime > 60:
+            entry.unlink(missing_ok=True)
 
 
 def read_manifest(root: Path) -> Manifest | None:
@@ -99,12 +115,35 @@ def load_index(root: Path, *, use_gpu: bool) -> tuple[VectorIndex, Manifest]:
     folder = root / (root / CURRENT).read_text().strip()
     try:
         cpu = faiss.read_index(str(folder / "index.faiss"))
-        ids = np.load(folder / "ids.npy").tolist()
+        ids = np.load(folder / "ids.npy").astype("U64").tolist()
+        labels = np.load(folder / "labels.npy") if (folder / "labels.npy").exists() else None
+        tomb = folder / "tombstones.npy"
+        tombstones = np.load(tomb).tolist() if tomb.exists() else []
+        plan = manifest.plan or IndexPlan()
+        refine = RefineStore.open(folder, manifest.dim) if plan.refine else None
     except (OSError, RuntimeError, ValueError) as exc:
         raise IndexFileError(f"The index in {folder} is unreadable ({exc}).") from exc
-    if cpu.ntotal != manifest.count or len(ids) != manifest.count or cpu.d != manifest.dim:
+    if labels is None:
+        labels = labels_of(ids)
+    held = cpu.ntotal - len(tombstones)
+    if (
+        held != manifest.count
+        or len(ids) != manifest.count
+        or len(labels) != len(ids)
+        or (cpu.d != manifest.dim)
+    ):
         raise IndexFileError(
-            f"The index in {folder} holds {cpu.ntotal} vectors and {len(ids)} ids but its "
+            f"The index in {folder} holds {held} vectors and {len(ids)} ids but its "
             f"manifest says {manifest.count}."
         )
-    return VectorIndex(manifest.dim, use_gpu=use_gpu, index=cpu, ids=ids), manifest
+    index = VectorIndex(
+        manifest.dim,
+        use_gpu=use_gpu,
+        plan=plan,
+        index=cpu,
+        ids=ids,
+        labels=labels,
+        refine=refine,
+        tombstones=tombstones,
+    )
+    return index, manifest

@@ -11,7 +11,25 @@ class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
 
     data_dir: Path = Field(Path("lookalike-data"), description="LanceDB, blobs and FAISS files.")
-    index_type: Literal["flat"] = "flat"
+    index_type: Literal[
+        "auto", "flat", "ivf_flat", "ivf_sq8", "ivf_pq", "hnsw_flat", "hnsw_sq8"
+    ] = Field("auto", description="'auto' picks by catalog size and index_memory_mib.")
+    exact_max: int = Field(
+        100_000, ge=0, description="Catalogs up to this many vectors are searched exactly."
+    )
+    index_memory_mib: int = Field(
+        1024, ge=1, description="Memory the index's vectors may take before they are compressed."
+    )
+    nlist: int = Field(0, ge=0, description="IVF cells; 0 picks about sqrt(n).")
+    nprobe: int = Field(0, ge=0, description="IVF cells searched per query; 0 picks nlist/64.")
+    pq_m: int = Field(0, ge=0, description="PQ bytes per vector; 0 picks dim/8.")
+    refine: int | None = Field(
+        None, ge=0, description="Re-rank refine x k candidates on exact vectors; unset: auto."
+    )
+    index_pca: int = Field(0, ge=0, description="PCA to this many dimensions first; 0 = off.")
+    train_sample: int = Field(
+        65_536, ge=256, description="Vectors sampled to train IVF cells and codes."
+    )
     use_gpu: Literal["auto", "never"] = Field(
         "auto", description="'auto' puts the FAISS index on the GPU when faiss sees one."
     )

@@ -9,7 +9,7 @@ import contextlib
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,9 @@ def embeddings_table_name(model_id: str) -> str:
 def _session(cache_mib: int) -> Any:
     """One LanceDB session per process with bounded caches. The defaults are sized for large
     indexes (gigabytes); every write makes a version whose metadata lands in the cache, so
-    a long-running server's memory would climb with its write count."""
+    a long-running server's memory would climb with its write count. Our tables are plain
+    scans and key lookups (no LanceDB vector index), so small caches cost nothing measurable,
+    and whatever they hold is part of the server's memory until they are full."""
     import lancedb
 
     size = cache_mib * 2**20
@@ -60,7 +62,7 @@ def _session(cache_mib: int) -> Any:
 
 
 class Store:
-    def __init__(self, path: Path, cache_mib: int = 128) -> None:
+    def __init__(self, path: Path, cache_mib: int = 16) -> None:
         import lancedb  # heavy import, only when a store is opened
 
         path.mkdir(parents=True, exist_ok=True)
@@ -206,6 +208,19 @@ class Store:
             parts.append(flat.reshape(t.num_rows, dim))
         vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
         return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def iter_vectors(
+        self, model_id: str, dim: int, batch_rows: int = 32_768
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every (ids, vectors) of the model in batches: a million 2048-d vectors are 8 GiB,
+        so an index build streams them instead of reading them whole."""
+        query = self.embeddings(model_id, dim).search().select(["item_id", "vector"]).limit(None)
+        for batch in query.to_batches(batch_rows):
+            if batch.num_rows == 0:
+                continue
+            flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+            vectors = np.ascontiguousarray(flat.reshape(batch.num_rows, dim), dtype=np.float32)
+            yield batch.column("item_id").to_pylist(), vectors
 
     def embeddings_version(self, model_id: str, dim: int) -> int:
         return int(self.embeddings(model_id, dim).version)

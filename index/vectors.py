@@ -1,19 +1,31 @@
 """The FAISS index: inner product over unit vectors, with item ids mapped to int64 labels.
 
-GPU is a runtime choice: when faiss sees a GPU the same index is cloned onto it. GPU flat
-indexes cannot remove ids, so removals there become tombstones that search skips.
+What kind of index it is comes from an `IndexPlan` (see `index.plan`): exact, IVF with raw,
+8-bit or product-quantized codes, or HNSW, optionally behind a PCA. Compressed kinds can
+re-rank their candidates against float16 copies on disk (`index.refine`), so the scores
+they return are cosines like the exact index's.
+
+GPU is a runtime choice: when faiss sees a GPU the index is cloned onto it; a kind the GPU
+cannot hold stays on the CPU, saying so. Where an index cannot remove ids (GPU indexes,
+HNSW), removals become tombstones that search skips and a save applies or carries.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from index.errors import IndexStoreError
+from index.plan import IndexPlan
+from index.refine import RefineStore
 
+log = logging.getLogger(__name__)
 GPU_MAX_K = 2048
+ENCODER_SAMPLE = 8192  # codes (PQ, SQ) train well on far fewer vectors than IVF cells
 
 
 def as_matrix(x: Any, dim: int) -> np.ndarray:
@@ -31,25 +43,127 @@ def label_of(item_id: str) -> int:
     return int(item_id[:15], 16)
 
 
+def labels_of(item_ids: Sequence[str]) -> np.ndarray:
+    return np.fromiter((label_of(i) for i in item_ids), np.int64, len(item_ids))
+
+
+def new_faiss_index(dim: int, plan: IndexPlan) -> Any:
+    import faiss
+
+    index = faiss.index_factory(dim, plan.factory(), faiss.METRIC_INNER_PRODUCT)
+    if faiss.try_extract_index_ivf(index) is None:
+        index = faiss.IndexIDMap2(index)  # IVF indexes take ids themselves
+    _apply_search_params(index, plan)
+    return index
+
+
+def _apply_search_params(index: Any, plan: IndexPlan) -> None:
+    import faiss
+
+    space = faiss.ParameterSpace()
+    if plan.nprobe:
+        space.set_index_parameter(index, "nprobe", plan.nprobe)
+    if plan.kind.startswith("hnsw"):
+        space.set_index_parameter(index, "efSearch", plan.ef_search)
+
+
+def _train(index: Any, mat: np.ndarray) -> None:
+    """Train transforms, IVF cells on the whole sample and codes on a part of it.
+
+    FAISS trains the codes of an IVF-PQ on the same sample as its cells by default, which on
+    2048-d vectors takes minutes; cells are trained first here, and the codes on fewer rows.
+    """
+    import faiss
+
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexPreTransform):
+        for n in range(index.chain.size()):
+            transform = index.chain.at(n)
+            transform.train(mat)
+            mat = transform.apply(mat)
+        _train(index.index, mat)
+        index.is_trained = True
+        return
+    if isinstance(index, faiss.IndexIDMap):
+        _train(index.index, mat)
+        index.is_trained = True
+        return
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf = faiss.downcast_index(ivf)
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        # polysemous codes serve Hamming-distance filtering, which search never asks for, and
+        # their training (simulated annealing over 256 sub-quantizers) takes many minutes
+        ivf.do_polysemous_training = False
+    if ivf is not None and ivf.quantizer.ntotal == 0:
+        clustering = faiss.Clustering(ivf.d, ivf.nlist)
+        clustering.niter = 10
+        clustering.max_points_per_centroid = max(1, len(mat) // ivf.nlist + 1)
+        clustering.train(mat, ivf.quantizer)
+        mat = mat[:ENCODER_SAMPLE]
+    if not index.is_trained:
+        index.train(mat)
+
+
 class VectorIndex:
     metric = "inner_product"
 
     def __init__(
-        self, dim: int, *, use_gpu: bool = False, index: Any = None, ids: Sequence[str] = ()
+        self,
+        dim: int,
+        *,
+        use_gpu: bool = False,
+        plan: IndexPlan | None = None,
+        index: Any = None,
+        ids: Sequence[str] = (),
+        labels: np.ndarray | None = None,
+        refine: RefineStore | None = None,
+        tombstones: Sequence[int] = (),
     ) -> None:
+        self.dim = dim
+        self.plan = plan or IndexPlan()
+        self.index_type = self.plan.kind
+        cpu = index if index is not None else new_faiss_index(dim, self.plan)
+        if labels is None:
+            labels = labels_of(ids)
+        self._ids: dict[int, str] = dict(zip(labels.tolist(), ids, strict=True))
+        self._tombstones: set[int] = set(tombstones)
+        self.refine = refine if refine is not None else RefineStore(dim)
+        self.on_gpu = False
+        self._index = cpu
+        if use_gpu:
+            self._to_gpu(cpu)
+
+    def _to_gpu(self, cpu: Any) -> None:
         import faiss
 
-        self.dim = dim
-        self.index_type = "flat"
-        cpu = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._ids: dict[int, str] = {label_of(i): i for i in ids}
-        self._tombstones: set[int] = set()
-        self.on_gpu = bool(use_gpu and faiss.get_num_gpus() > 0)
-        if self.on_gpu:
+        if faiss.get_num_gpus() == 0:
+            return
+        options = faiss.GpuClonerOptions()
+        # IVF-PQ codes wider than 64 bytes need float16 lookup tables on the GPU
+        options.useFloat16 = self.plan.kind == "ivf_pq"
+        try:
             self._gpu_res = faiss.StandardGpuResources()
-            self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, cpu)
-        else:
-            self._index = cpu
+            self._index = faiss.index_cpu_to_gpu(self._gpu_res, 0, cpu, options)
+            self.on_gpu = True
+        except RuntimeError as exc:  # e.g. HNSW, which FAISS has no GPU version of
+            log.warning("the %s index stays on the CPU: %s", self.plan.describe(), exc)
+
+    @classmethod
+    def building(cls, dim: int, plan: IndexPlan, refine_path: Path | None) -> VectorIndex:
+        """An empty CPU index to train and fill in bulk; `placed()` moves it where it serves."""
+        refine = RefineStore.building(dim, refine_path) if plan.refine and refine_path else None
+        return cls(dim, plan=plan, refine=refine)
+
+    def train(self, sample: Any) -> None:
+        _train(self._index, as_matrix(sample, self.dim))
+
+    def placed(self, use_gpu: bool) -> VectorIndex:
+        """Finish a bulk build: close the refine file and clone onto the GPU if asked."""
+        self.refine.finish()
+        if use_gpu and not self.on_gpu:
+            self._to_gpu(self._index)
+        return self
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -61,6 +175,14 @@ class VectorIndex:
     def item_ids(self) -> list[str]:
         return list(self._ids.values())
 
+    @property
+    def labels(self) -> np.ndarray:
+        return np.fromiter(self._ids.keys(), np.int64, len(self._ids))
+
+    @property
+    def tombstones(self) -> list[int]:
+        return sorted(self._tombstones)
+
     def add(self, item_ids: Sequence[str], vectors: Any) -> None:
         mat = as_matrix(vectors, self.dim)
         if len(item_ids) != mat.shape[0]:
@@ -70,16 +192,23 @@ class VectorIndex:
             return
         labels = np.array([label_of(i) for i, _ in fresh], dtype=np.int64)
         rows = mat[[n for _, n in fresh]]
+        if self._tombstones & set(labels.tolist()):
+            # a tombstoned label still sits in the index: drop the mark, not a second copy
+            again = self._tombstones & set(labels.tolist())
+            self._tombstones -= again
+            keep = ~np.isin(labels, list(again))
+            labels, rows = labels[keep], rows[keep]
         self._index.add_with_ids(rows, labels)
-        for (item_id, _), label in zip(fresh, labels.tolist(), strict=True):
+        if self.plan.refine:
+            self.refine.append(labels, rows)
+        for (item_id, _), label in zip(fresh, [label_of(i) for i, _ in fresh], strict=True):
             self._ids[label] = item_id
-            self._tombstones.discard(label)
 
     def remove(self, item_ids: Sequence[str]) -> None:
         labels = [label_of(i) for i in item_ids if label_of(i) in self._ids]
         if not labels:
             return
-        if self.on_gpu:
+        if self.on_gpu or self.plan.kind.startswith("hnsw"):
             self._tombstones.update(labels)
         else:
             import faiss
@@ -93,27 +222,35 @@ class VectorIndex:
         mat = as_matrix(queries, self.dim)
         if not self._ids or k <= 0:
             return [[] for _ in range(mat.shape[0])]
-        fetch = min(k + len(self._tombstones), len(self._ids) + len(self._tombstones))
+        want = k * self.plan.refine if self.plan.refine else k
+        total = len(self._ids) + len(self._tombstones)
+        fetch = min(want + len(self._tombstones), total)
         if self.on_gpu:  # FAISS GPU indexes return at most GPU_MAX_K neighbours per query
             fetch = min(fetch, GPU_MAX_K)
         scores, labels = self._index.search(mat, fetch)
         out: list[list[tuple[str, float]]] = []
-        for row_s, row_l in zip(scores, labels, strict=True):
-            hits = [
-                (self._ids[label], float(s))
-                for s, label in zip(row_s.tolist(), row_l.tolist(), strict=True)
-                if label >= 0 and label in self._ids
-            ]
-            out.append(hits[:k])
+        for query, row_s, row_l in zip(mat, scores, labels, strict=True):
+            keep = np.array([lb >= 0 and lb in self._ids for lb in row_l.tolist()], dtype=bool)
+            row_l, row_s = row_l[keep], row_s[keep]
+            if self.plan.refine and len(row_l):
+                row_s = self.refine.get(row_l) @ query
+                order = np.argsort(-row_s, kind="stable")
+                row_l, row_s = row_l[order], row_s[order]
+            top = zip(row_l[:k].tolist(), row_s[:k].tolist(), strict=True)
+            out.append([(self._ids[lb], float(s)) for lb, s in top])
         return out
 
     def to_cpu(self) -> Any:
-        """A CPU copy with tombstones applied, for saving."""
+        """A CPU copy for saving, with the tombstones a CPU index can apply applied."""
         import faiss
 
         if not self.on_gpu:
             return self._index
         cpu = faiss.index_gpu_to_cpu(self._index)
-        if self._tombstones:
+        if self._tombstones and not self.plan.kind.startswith("hnsw"):
             cpu.remove_ids(faiss.IDSelectorBatch(np.array(sorted(self._tombstones), np.int64)))
         return cpu
+
+    def saved_tombstones(self) -> list[int]:
+        """Tombstones a saved copy still needs (those `to_cpu` could not apply)."""
+        return self.tombstones if self.plan.kind.startswith("hnsw") else []
