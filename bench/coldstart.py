@@ -9,62 +9,17 @@ difference is what a million vectors add to a start when the saved index matches
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from bench.catalog import populate
 from bench.server import ServeProcess
-from bench.vectors import CHUNK, ClusteredVectors
 from embedder import EmbedderSettings
-from engine.engine import remember_model
-from index import ACTIVE_MODEL, Catalog, IndexSettings, Store
+from index import Catalog, IndexSettings, Store
 
 MODELS = {2048: "resnet50", 512: "resnet18"}  # random-init backbones with these widths
-
-
-def populate(data_dir: Path, count: int, dim: int) -> str:
-    """`count` embedded items of the model with `dim` dimensions; returns the model id."""
-    settings = EmbedderSettings(model=MODELS[dim], weights="none", device="cpu")
-    model_id = f"{settings.model}.none.gem.{dim}"
-    store = Store(data_dir / "lancedb")
-    gen = ClusteredVectors(dim)
-    now = datetime.now(UTC)
-    embeddings = store.embeddings(model_id, dim)
-    for number, vectors in enumerate(gen.rows(count)):
-        ids = [f"{number * CHUNK + n:015x}{0:049x}" for n in range(len(vectors))]
-        store.items.add(
-            pa.table(
-                {
-                    "id": ids,
-                    "client_key": [None] * len(ids),
-                    "source": ["synthetic"] * len(ids),
-                    "metadata_json": [json.dumps({"shard": n % 10}) for n in range(len(ids))],
-                    "width": [None] * len(ids),
-                    "height": [None] * len(ids),
-                    "format": [None] * len(ids),
-                    "size_bytes": [0] * len(ids),
-                    "created_at": [now] * len(ids),
-                    "status": ["embedded"] * len(ids),
-                    "error": [None] * len(ids),
-                },
-                schema=store.items.schema,
-            )
-        )
-        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
-        embeddings.add(
-            pa.table(
-                {"item_id": ids, "model_id": [model_id] * len(ids), "vector": column},
-                schema=embeddings.schema,
-            )
-        )
-    remember_model(store, model_id, settings)
-    store.set_state(ACTIVE_MODEL, model_id)
-    return model_id
 
 
 def _time_to_ready(data_dir: Path, model: str) -> float:
@@ -83,8 +38,10 @@ def run(count: int, dim: int) -> dict[str, Any]:
     result: dict[str, Any] = {"count": count, "dim": dim, "model": MODELS[dim]}
     with tempfile.TemporaryDirectory(prefix="lookalike-cold-") as tmp:
         full, empty = Path(tmp) / "full", Path(tmp) / "empty"
+        settings = EmbedderSettings(model=MODELS[dim], weights="none", device="cpu")
+        model_id = f"{settings.model}.none.gem.{dim}"
         started = time.perf_counter()
-        model_id = populate(full, count, dim)
+        populate(full, count, settings, model_id, dim)
         result["populate_s"] = time.perf_counter() - started
         started = time.perf_counter()
         catalog = Catalog(Store(full / "lancedb"), model_id, dim, IndexSettings(data_dir=full))
@@ -92,7 +49,7 @@ def run(count: int, dim: int) -> dict[str, Any]:
         result["build_s"] = time.perf_counter() - started
         result["index"] = catalog.index.plan.describe()
         del catalog
-        populate(empty, 0, dim)
+        populate(empty, 0, settings, model_id, dim)
         result["empty_ready_s"] = min(_time_to_ready(empty, MODELS[dim]) for _ in range(2))
         result["ready_s"] = min(_time_to_ready(full, MODELS[dim]) for _ in range(2))
     return result

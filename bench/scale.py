@@ -20,17 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.catalog import row_ids
 from bench.vectors import CHUNK, ClusteredVectors
 from index import IndexSettings, Manifest, load_index, save_index
 from index.plan import IndexPlan, choose_plan
 from index.vectors import VectorIndex
 
 EXACT_TIMED = 5  # exact single queries timed (each scans every vector)
-
-
-def _ids(start: int, count: int) -> list[str]:
-    # ids shaped like the catalog's (64 hex characters) whose label (first 15) is the row
-    return [f"{n:015x}{0:049x}" for n in range(start, start + count)]
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -76,7 +72,7 @@ def build(data: np.memmap, plan: IndexPlan, folder: Path, sample_size: int) -> f
         index.train(np.asarray(data[pick])[rng.permutation(len(pick))])
     for start in range(0, len(data), 50_000):
         chunk = np.asarray(data[start : start + 50_000])
-        index.add(_ids(start, len(chunk)), chunk)
+        index.add(row_ids(start, len(chunk)), chunk)
     index.placed(use_gpu=False)
     seconds = time.perf_counter() - started
     manifest = Manifest(
