@@ -95,6 +95,15 @@ def test_each_kind_finds_the_exact_neighbours_and_survives_deletes_and_a_reload(
     assert len(loaded) == 3000 - 5 + 1 and loaded.plan == plan
     assert not {i for i, _ in loaded.search(queries[:1], 10)[0]} & set(gone)
     assert loaded.search(queries[1:2], 1)[0][0][0] == ids(1, "late")[0]
+    # a second round on the loaded index: its rows now come from the saved file
+    loaded.remove(ids(1, "late"))
+    loaded.add(ids(1, "later"), queries[2:3])
+    save_index(tmp_path / "idx", loaded, manifest.model_copy(update={"count": len(loaded)}))
+    again, _ = load_index(tmp_path / "idx", use_gpu=False)
+    assert len(again) == 3000 - 5 + 1
+    assert again.search(queries[2:3], 1)[0][0][0] == ids(1, "later")[0]
+    still = next(n for n in range(100, 3000) if some[n] not in gone)
+    assert again.search(data[still], 1)[0][0][0] == some[still]
 
 
 def test_catalog_growing_past_exact_search_is_rebuilt_and_loads_as_such(
