@@ -62,9 +62,12 @@ class Services:
         self._waiting = 0  # uploads waiting for their results (event loop only: no lock)
 
     def _serving(self, engine: Engine) -> Serving:
+        # Measured with resnet50 on two cores: 14.4 images/s at batch 8, 9.6 at batch 32 (the
+        # activations of a large batch leave the caches); a GPU gains up to far larger ones.
+        on_gpu = engine.embedder.device.type == "cuda"
         batcher = QueryBatcher(
             engine.embedder.embed_tensors,
-            max_batch=self.settings.batch_max,
+            max_batch=self.settings.batch_max or (32 if on_gpu else 8),
             max_wait_s=self.settings.batch_wait_ms / 1000,
             max_queue=self.settings.queue_max,
         )
