@@ -50,8 +50,21 @@ def test_a_catalog_hovering_at_the_threshold_is_not_rebuilt_back_and_forth(
     assert not still_fits(flat, 9_000, DIM, settings(tmp_path, index_type="ivf_pq"))
 
 
-def _exact(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
-    return [set(np.argsort(-(data @ q))[:k].tolist()) for q in queries]
+def _built(
+    tmp_path: Path, plan: IndexPlan, use_gpu: bool = False
+) -> tuple[VectorIndex, np.ndarray, np.ndarray, list[str], float]:
+    """3,000 clustered vectors indexed by `plan`: the index, data, queries, ids, recall@10."""
+    gen = ClusteredVectors(DIM, clusters=20, latent=8)
+    data, queries = gen.matrix(3000), gen.queries(20)
+    some = ids(3000)
+    index = VectorIndex.building(DIM, plan, tmp_path / ".build-x.f16")
+    index.train(data)
+    index.add(some, data)
+    index = index.placed(use_gpu=use_gpu)
+    truth = [set(np.argsort(-(data @ q))[:10].tolist()) for q in queries]
+    found = [{some.index(i) for i, _ in row} for row in index.search(queries, 10)]
+    recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth, strict=True)]))
+    return index, data, queries, some, recall
 
 
 @pytest.mark.parametrize(
@@ -71,16 +84,7 @@ def test_each_kind_finds_the_exact_neighbours_and_survives_deletes_and_a_reload(
 ) -> None:
     from index import Manifest, load_index, save_index
 
-    gen = ClusteredVectors(DIM, clusters=20, latent=8)
-    data, queries = gen.matrix(3000), gen.queries(20)
-    some = ids(3000)
-    index = VectorIndex.building(DIM, plan, tmp_path / ".build-x.f16")
-    index.train(data)
-    index.add(some, data)
-    index = index.placed(use_gpu=False)
-    truth = _exact(data, queries, 10)
-    found = [{some.index(i) for i, _ in row} for row in index.search(queries, 10)]
-    recall = np.mean([len(f & t) / 10 for f, t in zip(found, truth, strict=True)])
+    index, data, queries, some, recall = _built(tmp_path, plan)
     assert recall >= 0.8, f"{plan.describe()}: recall@10 {recall:.2f}"
     if plan.refine:  # re-ranked on the stored vectors: scores are the cosines themselves
         item, score = index.search(queries[:1], 1)[0][0]
@@ -151,16 +155,7 @@ def _faiss_gpus() -> int:
     ids=lambda p: p.kind,
 )
 def test_compressed_kinds_serve_from_the_gpu(tmp_path: Path, plan: IndexPlan) -> None:
-    gen = ClusteredVectors(DIM, clusters=20, latent=8)
-    data, queries = gen.matrix(3000), gen.queries(20)
-    some = ids(3000)
-    index = VectorIndex.building(DIM, plan, tmp_path / ".build-x.f16")
-    index.train(data)
-    index.add(some, data)
-    index = index.placed(use_gpu=True)
-    assert index.on_gpu
-    truth = _exact(data, queries, 10)
-    found = [{some.index(i) for i, _ in row} for row in index.search(queries, 10)]
-    assert np.mean([len(f & t) / 10 for f, t in zip(found, truth, strict=True)]) >= 0.8
+    index, data, _, some, recall = _built(tmp_path, plan, use_gpu=True)
+    assert index.on_gpu and recall >= 0.8
     index.remove(some[:5])
     assert not {i for i, _ in index.search(data[:5], 10)[0]} & set(some[:5])
