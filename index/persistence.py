@@ -7,6 +7,7 @@ never sees a half-written index, even after a crash in the middle of a save.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -89,8 +90,11 @@ def _remove_stale(root: Path, keep: str) -> None:
     for entry in root.iterdir():
         if entry.is_dir() and entry.name != keep:
             shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name.startswith(".build-") and time.time() - entry.stat().st_mtime > 60:
-            entry.unlink(missing_ok=True)
+        elif entry.name.startswith(".build-"):
+            # a build still streaming writes every few seconds; one left for a minute is dead
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat().st_mtime > 60:
+                    entry.unlink()
 
 
 def read_manifest(root: Path) -> Manifest | None:

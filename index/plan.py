@@ -36,10 +36,6 @@ class IndexPlan(BaseModel):
         """Whether the index must be trained on a sample before vectors go in."""
         return self.kind.startswith("ivf") or self.kind == "hnsw_sq8" or self.pca > 0
 
-    @property
-    def exact(self) -> bool:
-        return self.kind == "flat" and self.pca == 0
-
     def factory(self) -> str:
         """The FAISS index_factory string (ids are attached by the caller where needed)."""
         body = {
