@@ -1,8 +1,8 @@
 """Query latency over HTTP beside the model-only time, on a catalog of synthetic vectors.
 
-The catalog's vectors are random unit vectors written straight to LanceDB (the query path's
-cost does not depend on how items got there); the query is a real image through a real
-`lookalike serve` process on loopback.
+The catalog's vectors are synthetic clustered ones written straight to LanceDB (the query
+path's cost does not depend on how items got there), indexed as the product chooses for
+its size; the query is a real image through a real `lookalike serve` process on loopback.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]
         "device": str(embedder.device),
     }
 
-    # model only: decode + transform + batch-1 forward, then exact search over the catalog
+    # model only: decode + transform + batch-1 forward; then the index search on its own
     prepared = embedder.prepare(query)
     for _ in range(3):
         embedder.embed_tensors([prepared.tensor])
