@@ -36,6 +36,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Open the catalog before the first request: the model check and index load happen here.
         await run_in_threadpool(lambda: engine.catalog)
+        # id indexes for a catalog that grew since the last start (once; then the upkeep loop)
+        await run_in_threadpool(engine.store.ensure_indexes)
         services = Services(engine, settings, queue, keyring)
         services.start()
         app.state.services = services

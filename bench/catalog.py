@@ -51,5 +51,6 @@ def populate(
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
         rows = {"item_id": ids, "model_id": [model_id] * n, "vector": column}
         embeddings.add(pa.table(rows, schema=embeddings.schema))
+    store.ensure_indexes()  # as a finished ingest's upkeep would
     remember_model(store, model_id, settings)
     store.set_state(ACTIVE_MODEL, model_id)

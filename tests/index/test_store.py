@@ -70,3 +70,32 @@ def test_status_updates_never_recreate_a_deleted_item(tmp_path: Path) -> None:
     store.update_items([r.model_copy(update={"status": "failed"}) for r in rows])
     assert store.existing_ids(some) == set(some[1:])
     assert store.status_counts() == {"failed": 2}
+
+
+def test_id_lookups_go_through_btree_indexes_past_a_size_and_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.store
+
+    monkeypatch.setattr(index.store, "INDEX_AT", 100)
+    store = Store(tmp_path)
+    few = ids(50)
+    store.upsert_items(items(few))
+    store.ensure_indexes()
+    assert not store.items.list_indices()  # small tables are scanned
+    many, vectors = ids(300), unit_vectors(300, 8)
+    store.upsert_items(items(many))
+    store.add_embeddings("m", many, vectors)
+    store.ensure_indexes()
+    assert [ix.columns for ix in store.items.list_indices()] == [["id"]]
+    assert [ix.columns for ix in store.embeddings("m", 8).list_indices()] == [["item_id"]]
+    later = ids(20, "later")  # written after the index: found beside it
+    store.upsert_items(items(later))
+    store.delete_items(many[:5])
+    got = store.get_items([*many[:10], *later[:3]])
+    assert sorted(got) == sorted([*many[5:10], *later[:3]])
+    assert store.embedded_ids("m", 8, many[:10]) == set(many[5:10])
+    store.compact()  # folds the new rows into the index; lookups unchanged
+    assert sorted(store.get_items([*many[:10], *later[:3]])) == sorted([*many[5:10], *later[:3]])
+    found, vecs = store.read_vectors("m", 8, [many[7]])
+    assert found == [many[7]] and np.allclose(vecs[0], vectors[7])
