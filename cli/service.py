@@ -360,6 +360,11 @@ def bench_cmd(
     if what == "coldstart":
         from bench import coldstart as coldstart_bench
 
+        if dim not in coldstart_bench.MODELS:
+            fail(
+                "The cold-start bench serves a real backbone: --dim must be one of "
+                f"{sorted(coldstart_bench.MODELS)}."
+            )
         r = coldstart_bench.run(vectors, dim)
         if as_json:
             typer.echo(json.dumps(r, indent=2))
