@@ -83,6 +83,8 @@ class Embedder:
             self._net = self._net.to(self.device, memory_format=torch.channels_last)
         else:
             self._net = self._net.to(self.device)
+        if settings.torch_compile:
+            self._net = torch.compile(self._net)  # type: ignore[assignment]
 
     @classmethod
     def load(cls, settings: EmbedderSettings | None = None) -> Embedder:

@@ -36,6 +36,11 @@ class EmbedderSettings(BaseSettings):
         "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."
     )
     batch_size: int = Field(32, ge=1, le=4096)
+    torch_compile: bool = Field(
+        False,
+        description="torch.compile the network: each new batch shape compiles once (seconds "
+        "to minutes), then runs faster; worth it for long GPU ingests.",
+    )
     allow_download: bool = Field(True, description="Try downloading weights when not cached.")
     max_pixels: int = Field(50_000_000, ge=1, description="Decompression-bomb guard.")
     max_aspect_ratio: float = Field(50.0, ge=1, description="Longer side / shorter side cap.")

@@ -129,3 +129,16 @@ def test_cuda_embeddings_match_cpu() -> None:
     data = jpeg(5)
     # fp16 autocast on the GPU: close, not equal
     assert float(cpu.embed_bytes(data) @ gpu.embed_bytes(data)) > 0.999
+
+
+@pytest.mark.parametrize(
+    "device",
+    [pytest.param("cpu", marks=pytest.mark.slow), pytest.param("cuda", marks=pytest.mark.gpu)],
+)
+def test_compiled_network_gives_the_same_vectors(device: str) -> None:
+    plain = Embedder.load(EmbedderSettings(model="resnet18", weights="none", device=device))
+    compiled = Embedder.load(
+        EmbedderSettings(model="resnet18", weights="none", device=device, torch_compile=True)
+    )
+    data = jpeg(5)
+    assert float(plain.embed_bytes(data) @ compiled.embed_bytes(data)) > 0.999
