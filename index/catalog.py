@@ -91,12 +91,14 @@ class Catalog:
         plan = choose_plan(count, self.dim, self.settings)
         started = time.perf_counter()
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        refine_file = self.index_dir / f".build-{time.time_ns()}.f16"
-        index = VectorIndex.building(self.dim, plan, refine_file)
-        if plan.trained:
-            index.train(self._sample(count))
-        for ids, vectors in self.store.iter_vectors(self.model_id, self.dim):
-            index.add(ids, vectors)
+        index = VectorIndex.build(
+            self.dim,
+            plan,
+            self.store.iter_vectors(self.model_id, self.dim),
+            sample=lambda: self._sample(count),
+            refine_path=self.index_dir / f".build-{time.time_ns()}.f16",
+            use_gpu=self._use_gpu(),
+        )
         if count > 10_000:
             log.info(
                 "built a %s index of %d vectors in %.1f s",
@@ -104,7 +106,7 @@ class Catalog:
                 len(index),
                 time.perf_counter() - started,
             )
-        return index.placed(self._use_gpu()), version
+        return index, version
 
     def _sample(self, count: int) -> np.ndarray:
         """A uniform random sample of the stored vectors, read in one streaming pass."""

@@ -60,10 +60,11 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
     # ASCII hex ids as bytes, beside their labels: loading a million takes well under a second
     np.save(tmp / "ids.npy", np.array(index.item_ids, dtype="S64"))
-    np.save(tmp / "labels.npy", index.labels)
-    np.save(tmp / "tombstones.npy", np.array(index.saved_tombstones(), np.int64))
+    labels, tombstones = index.labels, np.array(index.saved_tombstones(), np.int64)
+    np.save(tmp / "labels.npy", labels)
+    np.save(tmp / "tombstones.npy", tombstones)
     if index.plan.refine:
-        index.refine.save(tmp, index.labels.tolist() + index.saved_tombstones())
+        index.refine.save(tmp, np.concatenate([labels, tombstones]))
     manifest = manifest.model_copy(update={"faiss_version": faiss.__version__})
     (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     for f in tmp.iterdir():

@@ -10,7 +10,6 @@ memory until the next save writes a new file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -78,7 +77,7 @@ class RefineStore:
         if not len(self._sorted):
             return np.full(len(labels), -1, np.int64)
         pos = np.searchsorted(self._sorted, labels).clip(0, len(self._sorted) - 1)
-        return np.where(_member(labels, self._sorted), self._order[pos], -1)
+        return np.where(self._sorted[pos] == labels, self._order[pos], -1)
 
     def get(self, labels: np.ndarray) -> np.ndarray:
         """float32 (len(labels), dim); rows this store does not hold are zeros."""
@@ -94,9 +93,9 @@ class RefineStore:
         return out
 
     # ---- saving -------------------------------------------------------------------------
-    def save(self, folder: Path, keep: Iterable[int]) -> None:
+    def save(self, folder: Path, keep: np.ndarray) -> None:
         """Write the rows of the labels in `keep` into `folder`; link the file when unchanged."""
-        keep_arr = np.fromiter(keep, np.int64)
+        keep_arr = np.asarray(keep, np.int64)
         target = folder / FILE
         unchanged = not self.extra and self.path is not None and len(keep_arr) == len(self.labels)
         if unchanged and np.array_equal(np.sort(keep_arr), self._sorted):

@@ -13,7 +13,7 @@ HNSW), removals become tombstones that search skips and a save applies or carrie
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,20 +150,36 @@ class VectorIndex:
             log.warning("the %s index stays on the CPU: %s", self.plan.describe(), exc)
 
     @classmethod
-    def building(cls, dim: int, plan: IndexPlan, refine_path: Path | None) -> VectorIndex:
-        """An empty CPU index to train and fill in bulk; `placed()` moves it where it serves."""
+    def build(
+        cls,
+        dim: int,
+        plan: IndexPlan,
+        batches: Iterable[tuple[Sequence[str], Any]],
+        *,
+        sample: Callable[[], Any] | None = None,
+        refine_path: Path | None = None,
+        use_gpu: bool = False,
+    ) -> VectorIndex:
+        """Build in bulk on the CPU: train on `sample()` when the plan needs it, add every
+        (ids, vectors) batch (re-ranking rows stream to `refine_path`), then move the index
+        where it serves."""
         refine = RefineStore.building(dim, refine_path) if plan.refine and refine_path else None
-        return cls(dim, plan=plan, refine=refine)
+        index = cls(dim, plan=plan, refine=refine)
+        if plan.trained:
+            if sample is None:
+                raise IndexStoreError(f"A {plan.kind} index needs a sample to train on.")
+            _train(index._index, as_matrix(sample(), dim))
+        for ids, vectors in batches:
+            index.add(ids, vectors)
+        index.refine.finish()
+        if use_gpu:
+            index._to_gpu(index._index)
+        return index
 
-    def train(self, sample: Any) -> None:
-        _train(self._index, as_matrix(sample, self.dim))
-
-    def placed(self, use_gpu: bool) -> VectorIndex:
-        """Finish a bulk build: close the refine file and clone onto the GPU if asked."""
-        self.refine.finish()
-        if use_gpu and not self.on_gpu:
-            self._to_gpu(self._index)
-        return self
+    @property
+    def _removes_on_cpu(self) -> bool:
+        """FAISS's HNSW cannot delete: its removals stay tombstones, even in a saved copy."""
+        return not self.plan.kind.startswith("hnsw")
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -190,25 +206,26 @@ class VectorIndex:
         fresh = [(i, n) for n, i in enumerate(item_ids) if label_of(i) not in self._ids]
         if not fresh:
             return
-        labels = np.array([label_of(i) for i, _ in fresh], dtype=np.int64)
+        all_labels = [label_of(i) for i, _ in fresh]
+        labels = np.array(all_labels, dtype=np.int64)
         rows = mat[[n for _, n in fresh]]
-        if self._tombstones & set(labels.tolist()):
+        again = self._tombstones.intersection(all_labels)
+        if again:
             # a tombstoned label still sits in the index: drop the mark, not a second copy
-            again = self._tombstones & set(labels.tolist())
             self._tombstones -= again
             keep = ~np.isin(labels, list(again))
             labels, rows = labels[keep], rows[keep]
         self._index.add_with_ids(rows, labels)
         if self.plan.refine:
             self.refine.append(labels, rows)
-        for (item_id, _), label in zip(fresh, [label_of(i) for i, _ in fresh], strict=True):
+        for (item_id, _), label in zip(fresh, all_labels, strict=True):
             self._ids[label] = item_id
 
     def remove(self, item_ids: Sequence[str]) -> None:
         labels = [label_of(i) for i in item_ids if label_of(i) in self._ids]
         if not labels:
             return
-        if self.on_gpu or self.plan.kind.startswith("hnsw"):
+        if self.on_gpu or not self._removes_on_cpu:
             self._tombstones.update(labels)
         else:
             import faiss
@@ -247,10 +264,10 @@ class VectorIndex:
         if not self.on_gpu:
             return self._index
         cpu = faiss.index_gpu_to_cpu(self._index)
-        if self._tombstones and not self.plan.kind.startswith("hnsw"):
+        if self._tombstones and self._removes_on_cpu:
             cpu.remove_ids(faiss.IDSelectorBatch(np.array(sorted(self._tombstones), np.int64)))
         return cpu
 
     def saved_tombstones(self) -> list[int]:
         """Tombstones a saved copy still needs (those `to_cpu` could not apply)."""
-        return self.tombstones if self.plan.kind.startswith("hnsw") else []
+        return [] if self._removes_on_cpu else self.tombstones

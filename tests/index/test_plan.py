@@ -57,10 +57,14 @@ def _built(
     gen = ClusteredVectors(DIM, clusters=20, latent=8)
     data, queries = gen.matrix(3000), gen.queries(20)
     some = ids(3000)
-    index = VectorIndex.building(DIM, plan, tmp_path / ".build-x.f16")
-    index.train(data)
-    index.add(some, data)
-    index = index.placed(use_gpu=use_gpu)
+    index = VectorIndex.build(
+        DIM,
+        plan,
+        [(some, data)],
+        sample=lambda: data,
+        refine_path=tmp_path / ".build-x.f16",
+        use_gpu=use_gpu,
+    )
     truth = [set(np.argsort(-(data @ q))[:10].tolist()) for q in queries]
     found = [{some.index(i) for i, _ in row} for row in index.search(queries, 10)]
     recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth, strict=True)]))
