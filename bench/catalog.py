@@ -14,14 +14,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from bench.vectors import CHUNK, ClusteredVectors
+from bench.vectors import CHUNK, ClusteredVectors, row_ids
 from embedder import EmbedderSettings
 from engine.engine import remember_model
 from index import ACTIVE_MODEL, Store
-
-
-def row_ids(start: int, count: int) -> list[str]:
-    return [f"{n:015x}{0:049x}" for n in range(start, start + count)]
 
 
 def populate(

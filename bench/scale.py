@@ -5,7 +5,8 @@ gives the true top 10 of held-out queries and the exact queries/s; then each pla
 with the product's own code (sample training, streamed adds, atomic save) and loaded in a
 fresh process, which reports its load time, recall@10 against the truth, single-query
 queries/s and its memory (RSS) after the queries. The ratios are to exact search measured
-in the same run.
+in the same run. The probe imports only numpy, FAISS and the index package (no torch), so
+its memory is the index's.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.catalog import row_ids
-from bench.vectors import CHUNK, ClusteredVectors
+from bench.vectors import CHUNK, ClusteredVectors, row_ids
 from index import IndexSettings, Manifest, load_index, save_index
 from index.plan import IndexPlan, choose_plan
 from index.vectors import VectorIndex
@@ -65,15 +65,19 @@ def build(data: np.memmap, plan: IndexPlan, folder: Path, sample_size: int) -> f
     """Build, train and save `plan` as the catalog would; returns the build seconds."""
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    index = VectorIndex.building(data.shape[1], plan, folder / f".build-{time.time_ns()}.f16")
-    if plan.trained:
-        rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)
+
+    def sample() -> np.ndarray:
         pick = np.sort(rng.choice(len(data), min(sample_size, len(data)), replace=False))
-        index.train(np.asarray(data[pick])[rng.permutation(len(pick))])
-    for start in range(0, len(data), 50_000):
-        chunk = np.asarray(data[start : start + 50_000])
-        index.add(row_ids(start, len(chunk)), chunk)
-    index.placed(use_gpu=False)
+        return np.asarray(data[pick])[rng.permutation(len(pick))]
+
+    batches = (
+        (row_ids(start, len(chunk)), chunk)
+        for start in range(0, len(data), 50_000)
+        for chunk in [np.asarray(data[start : start + 50_000])]
+    )
+    refine_path = folder / f".build-{time.time_ns()}.f16"
+    index = VectorIndex.build(data.shape[1], plan, batches, sample=sample, refine_path=refine_path)
     seconds = time.perf_counter() - started
     manifest = Manifest(
         model_id="bench", dim=data.shape[1], lance_version=0, count=len(index), plan=plan

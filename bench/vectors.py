@@ -17,6 +17,11 @@ import numpy as np
 CHUNK = 10_000
 
 
+def row_ids(start: int, count: int) -> list[str]:
+    """Ids shaped like the catalog's (64 hex characters) whose FAISS label is the row number."""
+    return [f"{n:015x}{0:049x}" for n in range(start, start + count)]
+
+
 class ClusteredVectors:
     def __init__(self, dim: int, *, clusters: int = 1000, latent: int = 64, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
