@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.calibration import SAMPLE, Calibration, calibrate
+from index.combine import Combiner
 from index.errors import IndexFileError, ModelMismatchError
 from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
@@ -51,6 +52,10 @@ class Catalog:
         # cover: what a save records, and where the next refresh starts from.
         self.version = -1
         self._calibration: tuple[int, Calibration] | None = None
+        # Searches and hit-row reads that arrive together (a micro-batch of queries leaves
+        # the forward pass at once) share one FAISS call and one LanceDB query.
+        self._nearest = Combiner(self._nearest_batch)
+        self._rows = Combiner(self._rows_batch)
         self.index: VectorIndex = self._open()
 
     # ---- opening ------------------------------------------------------------------------
@@ -212,12 +217,11 @@ class Catalog:
         total = len(self.index)
         fetch = min(total, (k + len(skip)) * (self.settings.overfetch if where else 1))
         while True:
-            with self.lock:
-                raw = self.index.search(query, fetch)[0]
+            raw = self._nearest((query, fetch))
             candidates = [(i, s) for i, s in raw if i not in skip]
             if min_score is not None:
                 candidates = [(i, s) for i, s in candidates if s >= min_score]
-            items = self.store.get_items([i for i, _ in candidates])
+            items = self._rows([i for i, _ in candidates])
             hits = [
                 Hit(items[i], s)
                 for i, s in candidates
@@ -227,6 +231,27 @@ class Catalog:
             if len(hits) >= k or exhausted:
                 return hits[:k]
             fetch = min(total, fetch * 4)
+
+    def _nearest_batch(
+        self, requests: Sequence[tuple[np.ndarray, int]]
+    ) -> list[list[tuple[str, float]]]:
+        out: list[list[tuple[str, float]]] = [[] for _ in requests]
+        # One call per depth: an approximate index asked for more neighbours may rank the
+        # first ones differently, and a query's answer must not depend on its neighbours'.
+        by_fetch: dict[int, list[int]] = {}
+        for n, (_, fetch) in enumerate(requests):
+            by_fetch.setdefault(fetch, []).append(n)
+        for fetch, members in by_fetch.items():
+            queries = np.stack([requests[n][0] for n in members])
+            with self.lock:
+                found = self.index.search(queries, fetch)
+            for n, hits in zip(members, found, strict=True):
+                out[n] = hits
+        return out
+
+    def _rows_batch(self, requests: Sequence[list[str]]) -> list[dict[str, Item]]:
+        rows = self.store.get_items([i for ids in requests for i in ids])
+        return [{i: rows[i] for i in ids if i in rows} for ids in requests]
 
     def calibration(self) -> Calibration:
         """Anchors of the calibrated similarity, measured again when the catalog has grown or

@@ -147,3 +147,20 @@ def test_gpu_index_adds_searches_removes_and_saves(tmp_path: Path) -> None:
     found = [i for i, _ in index.search(vecs[:5], 10)[0]]
     assert not set(found) & set(some[:5])
     assert index.to_cpu().ntotal == 45
+
+
+def test_concurrent_searches_answer_as_sequential_ones(tmp_path: Path) -> None:
+    """Searches from many threads share FAISS calls and row reads (index/combine.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    catalog, _, vecs = make(tmp_path, n=60)
+    blue = MetadataFilter.parse({"colour": "blue"})
+    asks = [(vecs[i % 60], 1 + i % 7, blue if i % 3 == 0 else None) for i in range(48)]
+
+    def ask(a: tuple[np.ndarray, int, MetadataFilter | None]) -> list[tuple[str, float]]:
+        return [(h.item.id, round(h.score, 5)) for h in catalog.search(a[0], a[1], where=a[2])[0]]
+
+    expected = [ask(a) for a in asks]
+    with ThreadPoolExecutor(12) as pool:
+        assert list(pool.map(ask, asks)) == expected
+    assert all(len(e) == a[1] for e, a in zip(expected, asks, strict=True))
