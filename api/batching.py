@@ -1,8 +1,9 @@
 """Micro-batching of query embeddings: concurrent queries share one forward pass.
 
-A query waits at most `max_wait` for company, a batch holds at most `max_batch` images, and
-at most `max_queue` queries wait at all: past that the API answers 503 at once instead of
-letting latency grow without bound.
+A batch takes the queries waiting when the previous pass ends, and waits at most `max_wait`
+for company only while other queries are still being decoded (a lone query goes at once); it
+holds at most `max_batch` images, and at most `max_queue` queries wait at all: past that the
+API answers 503 at once instead of letting latency grow without bound.
 """
 
 from __future__ import annotations
@@ -10,27 +11,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from starlette.concurrency import run_in_threadpool
 
 from api.errors import Overloaded
+from api.gate import ComputeGate
 from engine.metrics import BATCH_SIZE, QUERY_QUEUE_DEPTH, timed
 
 EmbedFn = Callable[[Sequence[torch.Tensor]], np.ndarray]
 
 
 class QueryBatcher:
-    def __init__(self, embed: EmbedFn, max_batch: int, max_wait_s: float, max_queue: int) -> None:
+    def __init__(
+        self,
+        embed: EmbedFn,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
+        gate: ComputeGate | None = None,
+    ) -> None:
         self._embed = embed
+        self.gate = gate or ComputeGate(enabled=False)
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[np.ndarray]]] = asyncio.Queue(
             max_queue
         )
         self._task: asyncio.Task[None] | None = None
+        self._arriving = 0  # queries being decoded (event loop only: no lock)
+        # Every forward pass on one thread of its own, so the backend keeps one thread team
+        # (its OpenMP team belongs to the calling thread) rather than one per pool thread.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="forward")
 
     @property
     def depth(self) -> int:
@@ -44,6 +58,16 @@ class QueryBatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._thread.shutdown(wait=False)
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Around a query's decode: tells the batcher that company is on its way."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
 
     async def embed(self, tensor: torch.Tensor) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -59,7 +83,7 @@ class QueryBatcher:
             batch = [first]
             deadline = time.monotonic() + self.max_wait_s
             while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - time.monotonic() if self._arriving else 0.0
                 if remaining <= 0 and self._queue.empty():
                     break
                 try:
@@ -71,12 +95,18 @@ class QueryBatcher:
                     break
             await self._forward(batch)
 
+    def _gated_embed(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
+        with self.gate.exclusive():
+            return self._embed(tensors)
+
     async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
         BATCH_SIZE.labels("query").observe(len(batch))
         QUERY_QUEUE_DEPTH.set(self._queue.qsize())
         try:
             with timed("forward"):
-                vectors = await run_in_threadpool(self._embed, [t for t, _ in batch])
+                vectors = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._gated_embed, [t for t, _ in batch]
+                )
         except Exception as exc:  # every waiter learns of the failure, none hangs
             for _, fut in batch:
                 if not fut.done():

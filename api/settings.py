@@ -22,7 +22,9 @@ class ApiSettings(BaseSettings):
         description="Query images gathered into one forward pass; unset: 32 on a GPU, 8 on "
         "the CPU (where larger batches run slower per image).",
     )
-    batch_wait_ms: float = Field(2.0, ge=0, description="How long a query waits for company.")
+    batch_wait_ms: float = Field(
+        2.0, ge=0, description="How long a batch waits for queries still being decoded."
+    )
     queue_max: int = Field(256, ge=1, description="Queries waiting beyond this answer 503.")
     thumbnail_px: int = Field(256, ge=16, le=2048)
     max_waiting_uploads: int = Field(

@@ -82,3 +82,33 @@ def test_overload_over_http_is_503_with_retry_after(engine: Engine) -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def test_a_lone_query_does_not_wait_for_company_but_waits_for_one_being_decoded() -> None:
+    sizes: list[int] = []
+
+    def embed(tensors: Sequence[torch.Tensor]) -> np.ndarray:
+        sizes.append(len(tensors))
+        return np.stack([t.numpy() for t in tensors])
+
+    async def run() -> float:
+        batcher = QueryBatcher(embed, max_batch=8, max_wait_s=2.0, max_queue=64)
+        batcher.start()
+        try:
+            start = time.perf_counter()
+            await batcher.embed(torch.zeros(2))  # nobody else is coming: no 2 s wait
+            alone = time.perf_counter() - start
+
+            async def decoded_later() -> np.ndarray:
+                with batcher.arriving():
+                    await asyncio.sleep(0.2)  # still decoding when the first one queues
+                return await batcher.embed(torch.ones(2))
+
+            await asyncio.gather(batcher.embed(torch.zeros(2)), decoded_later())
+            return alone
+        finally:
+            await batcher.stop()
+
+    alone = asyncio.run(run())
+    assert alone < 1.0
+    assert sizes == [1, 2]  # the second batch waited for the query being decoded
