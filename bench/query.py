@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": qs[49] * 1000, "p95": qs[94] * 1000, "p99": qs[98] * 1000}
 
 
+ROUNDS = 3  # the HTTP phases and the model-only figures alternate, so drift hits both
+
+
 def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]:
     settings = EmbedderSettings(model=model, weights=weights, batch_size=32)
     embedder = Embedder.load(settings)
@@ -43,19 +47,18 @@ def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]
         "device": str(embedder.device),
     }
 
-    # model only: decode + transform + batch-1 forward; then the index search on its own
-    prepared = embedder.prepare(query)
-    for _ in range(3):
-        embedder.embed_tensors([prepared.tensor])
-    t = []
-    for _ in range(20):
+    def model_only() -> float:
+        """Seconds for the query image through decode, transform and a batch-1 forward."""
         start = time.perf_counter()
-        vec = embedder.embed_tensors([embedder.prepare(query).tensor])
-        t.append(time.perf_counter() - start)
-    result["model_only_ms"] = statistics.median(t) * 1000
+        embedder.embed_tensors([embedder.prepare(query).tensor])
+        return time.perf_counter() - start
+
+    for _ in range(3):
+        model_only()  # warm-up
+    vec = embedder.embed_bytes(query)
     rates = forward_rate(embedder, (1, 8, 32))
-    result["best_batch"] = max(rates, key=rates.__getitem__)
-    result["forward_best_per_s"] = rates[result["best_batch"]]
+    best = max(rates, key=rates.__getitem__)
+    result["best_batch"] = best
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         populate(data, catalog, settings, embedder.model_id, embedder.dim)
@@ -93,10 +96,15 @@ def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(url)
-            result["http"] = asyncio.run(_load(url, query, requests))
+            measured = asyncio.run(
+                _load(
+                    url, query, requests, model_only, lambda: forward_rate(embedder, [best])[best]
+                )
+            )
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
+    result.update(measured)
     base = result["model_only_ms"] + result["search_only_ms"]
     result["single_p50_ratio"] = result["http"][1]["p50"] / base
     result["throughput_32_ratio"] = result["http"][32]["qps"] / result["forward_best_per_s"]
@@ -115,8 +123,19 @@ def _wait_ready(url: str) -> None:
     raise RuntimeError("the API did not become ready")
 
 
-async def _load(url: str, query: bytes, requests: int) -> dict[int, dict[str, float]]:
-    out: dict[int, dict[str, float]] = {}
+async def _load(
+    url: str,
+    query: bytes,
+    requests: int,
+    model_only: Callable[[], float],
+    forward_best: Callable[[], float],
+) -> dict[str, Any]:
+    """HTTP figures at 1, 8 and 32 clients, and the model-only figures measured between them:
+    each single query beside a model-only pass, each 32-client phase beside a forward-rate one."""
+    samples: dict[int, list[float]] = {1: [], 8: [], 32: []}
+    elapsed = dict.fromkeys(samples, 0.0)
+    model_s: list[float] = []
+    forward: list[float] = []
     async with httpx.AsyncClient(
         base_url=url, timeout=120, limits=httpx.Limits(max_connections=64)
     ) as client:
@@ -131,19 +150,30 @@ async def _load(url: str, query: bytes, requests: int) -> dict[int, dict[str, fl
 
         for _ in range(3):
             await one()
-        for clients in (1, 8, 32):
-            samples: list[float] = []
-            per_client = max(1, requests // clients)
+        per_round = max(1, requests // ROUNDS)
+        for _ in range(ROUNDS):
+            for _ in range(per_round):
+                model_s.append(model_only())
+                samples[1].append(await one())
+                elapsed[1] += samples[1][-1]
+            for clients in (8, 32):
+                per_client = max(1, per_round // clients)
 
-            async def worker(samples: list[float] = samples, count: int = per_client) -> None:
-                for _ in range(count):
-                    samples.append(await one())
+                async def worker(
+                    out: list[float] = samples[clients], count: int = per_client
+                ) -> None:
+                    for _ in range(count):
+                        out.append(await one())
 
-            start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(clients)))
-            elapsed = time.perf_counter() - start
-            out[clients] = {**_percentiles(samples), "qps": len(samples) / elapsed}
-    return out
+                start = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(clients)))
+                elapsed[clients] += time.perf_counter() - start
+            forward.append(forward_best())
+    return {
+        "http": {c: {**_percentiles(s), "qps": len(s) / elapsed[c]} for c, s in samples.items()},
+        "model_only_ms": statistics.median(model_s) * 1000,
+        "forward_best_per_s": statistics.mean(forward),
+    }
 
 
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
