@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from embedder.allocator import keep_activation_memory
 from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
 from embedder.decode import decode_image
 from embedder.pooling import make_pool
@@ -54,6 +55,7 @@ class Embedder:
     """Turns image bytes into L2-normalised vectors tagged with a model id."""
 
     def __init__(self, backbone: Backbone, settings: EmbedderSettings) -> None:
+        keep_activation_memory()  # a process that runs a network keeps its activations' pages
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.spec = ModelSpec(
