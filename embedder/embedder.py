@@ -18,6 +18,7 @@ from embedder.allocator import keep_activation_memory
 from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
 from embedder.decode import decode_image
 from embedder.pooling import make_pool
+from embedder.preprocess import numpy_tail
 from embedder.projection import Projection
 from embedder.settings import EmbedderSettings
 from embedder.spec import ModelSpec, pooling_tag
@@ -73,10 +74,13 @@ class Embedder:
                 }
             )
         self._pooled_dim = backbone.dim
-        self._transform = backbone.transform
+        self._standard = backbone.transform  # torchvision's; ours does its tensor steps in numpy
+        self._transform = numpy_tail(backbone.transform)
         self._resize_size = backbone.resize_size
         if settings.input_size is not None:
-            self._transform = keep_aspect_transform(backbone.transform, settings.input_size)
+            self._transform = numpy_tail(
+                keep_aspect_transform(backbone.transform, settings.input_size)
+            )
             self._resize_size = settings.input_size
         self._net = _Head(backbone.trunk, make_pool(settings.pooling, settings.gem_p)).eval()
         self._cuda = self.device.type == "cuda"
@@ -171,7 +175,7 @@ class Embedder:
         total = np.zeros((len(images), self.dim), dtype=np.float32)
         for scale in scales:
             size = max(64, round(self.settings.input_size * scale))
-            transform = keep_aspect_transform(self._transform, size)
+            transform = numpy_tail(keep_aspect_transform(self._standard, size))
             total += self.embed_tensors([transform(im.convert("RGB")) for im in images])
         return total / np.linalg.norm(total, axis=1, keepdims=True)
 
