@@ -157,7 +157,7 @@ async def _load(
                 samples[1].append(await one())
                 elapsed[1] += samples[1][-1]
             for clients in (8, 32):
-                per_client = max(1, per_round // clients)
+                per_client = max(3, per_round // clients)  # past the first batch: steady state
 
                 async def worker(
                     out: list[float] = samples[clients], count: int = per_client
