@@ -18,23 +18,14 @@ import numpy as np
 import torch
 
 from api.errors import Overloaded
-from api.gate import ComputeGate
 from engine.metrics import BATCH_SIZE, QUERY_QUEUE_DEPTH, timed
 
 EmbedFn = Callable[[Sequence[torch.Tensor]], np.ndarray]
 
 
 class QueryBatcher:
-    def __init__(
-        self,
-        embed: EmbedFn,
-        max_batch: int,
-        max_wait_s: float,
-        max_queue: int,
-        gate: ComputeGate | None = None,
-    ) -> None:
+    def __init__(self, embed: EmbedFn, max_batch: int, max_wait_s: float, max_queue: int) -> None:
         self._embed = embed
-        self.gate = gate or ComputeGate(enabled=False)
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[np.ndarray]]] = asyncio.Queue(
@@ -95,17 +86,13 @@ class QueryBatcher:
                     break
             await self._forward(batch)
 
-    def _gated_embed(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
-        with self.gate.exclusive():
-            return self._embed(tensors)
-
     async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
         BATCH_SIZE.labels("query").observe(len(batch))
         QUERY_QUEUE_DEPTH.set(self._queue.qsize())
         try:
             with timed("forward"):
                 vectors = await asyncio.get_running_loop().run_in_executor(
-                    self._thread, self._gated_embed, [t for t, _ in batch]
+                    self._thread, self._embed, [t for t, _ in batch]
                 )
         except Exception as exc:  # every waiter learns of the failure, none hangs
             for _, fut in batch:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
@@ -15,22 +12,11 @@ from engine.metrics import observe_prepared, timed
 from index import Catalog, Hit, MetadataFilter
 
 NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
-T = TypeVar("T")
-
-
-async def compute(serving: Serving, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Query work (decode, search) on a pool thread, through the compute gate (api/gate.py)."""
-
-    def gated() -> T:
-        with serving.batcher.gate.shared():
-            return fn(*args, **kwargs)
-
-    return await run_in_threadpool(gated)
 
 
 async def embed_upload(serving: Serving, data: bytes) -> np.ndarray:
     with serving.batcher.arriving():
-        prepared = await compute(serving, serving.engine.embedder.prepare, data)
+        prepared = await run_in_threadpool(serving.engine.embedder.prepare, data)
     observe_prepared(prepared)
     return await serving.batcher.embed(prepared.tensor)
 

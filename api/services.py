@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.batching import QueryBatcher
 from api.errors import Overloaded
-from api.gate import ComputeGate
 from api.keys import KeyRing
 from api.settings import ApiSettings
 from engine import Engine, Outcome, Source
@@ -71,7 +70,6 @@ class Services:
             max_batch=self.settings.batch_max or (32 if on_gpu else 8),
             max_wait_s=self.settings.batch_wait_ms / 1000,
             max_queue=self.settings.queue_max,
-            gate=ComputeGate(enabled=not on_gpu),
         )
         return Serving(engine, batcher)
 

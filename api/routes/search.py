@@ -14,7 +14,7 @@ from api.access import needs
 from api.cursor import SearchCursor, decode
 from api.errors import ApiError
 from api.keys import Scope
-from api.query import check_k, combine, compute, embed_upload, search_page
+from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import ServicesDep, Serving
 from engine.dedup import collapse
@@ -84,9 +84,8 @@ async def _run(
 ) -> SearchResponse:
     MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
     if expand:
-        vector = await compute(serving, expand_query, serving.catalog, vector, expand, exclude)
-    hits, cursor = await compute(
-        serving,
+        vector = await run_in_threadpool(expand_query, serving.catalog, vector, expand, exclude)
+    hits, cursor = await run_in_threadpool(
         search_page,
         serving.catalog,
         vector,
@@ -97,7 +96,7 @@ async def _run(
         after=after,
     )
     if collapse_duplicates:
-        hits = (await compute(serving, collapse, serving.catalog, hits))[:k]
+        hits = (await run_in_threadpool(collapse, serving.catalog, hits))[:k]
         cursor = None  # a collapsed page does not page on
     calibration = await run_in_threadpool(serving.catalog.calibration)
     return _response(serving, hits, cursor, start, calibration)
