@@ -1,9 +1,8 @@
 """Flat combining: calls that arrive together from many threads share one batched call.
 
 A query server's searches come in bursts: a micro-batch of images leaves the forward pass
-together, and each request then searches the index and reads its hits' rows. One FAISS call
-for eight queries costs about what two single ones do (the scan over the vectors is shared),
-and one LanceDB lookup for eighty ids about what one for ten does. The combiner adds no wait:
+together, and each request then searches the index. One FAISS call for eight queries costs
+about what two single ones do (the scan over the vectors is shared). The combiner adds no wait:
 a caller that finds nobody running runs at once, alone; callers that arrive while a batched
 call runs queue up, and the next of them to run takes all that queued.
 """
