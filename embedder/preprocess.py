@@ -35,7 +35,8 @@ class NumpyTail:
     def __call__(self, img: Image.Image) -> torch.Tensor:
         for step in self.pil_steps:
             img = step(img)
-        chw = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+        rgb = img if img.mode == "RGB" else img.convert("RGB")
+        chw = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1)
         chw = chw / np.float32(255)
         return torch.from_numpy(np.ascontiguousarray((chw - self.mean) / self.std))
 
