@@ -55,8 +55,8 @@ class Catalog:
         # Searches that arrive together (a micro-batch of queries leaves the forward pass at
         # once) share one FAISS call; they took turns under the lock before. Hit rows are
         # read by each search on its own: combined, one slow LanceDB read (beside a write)
-        # held up every search queued behind it (measured: uploads' p95 doubled under the
-        # mixed load test).
+        # held up every search queued behind it (measured under the five-minute mixed load
+        # test: upload p95 1,924 ms with it, 1,311 ms without).
         self._nearest = Combiner(self._nearest_batch)
         self.index: VectorIndex = self._open()
 
