@@ -92,6 +92,17 @@ def job_model(job: Job) -> dict[str, Any]:
     return dict(json.loads(job.params_json).get("model", {}))
 
 
+def batch_counts(job: Job, batches: Sequence[Batch]) -> dict[str, Any]:
+    """The job's counts: what registration settled plus the sum over its batches."""
+    params = json.loads(job.params_json)
+    return {
+        "done": sum(b.done for b in batches),
+        "failed": params.get("registered_failed", 0) + sum(b.failed for b in batches),
+        "skipped": params.get("registered_skipped", 0),
+        "updated_at": now(),
+    }
+
+
 def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     """Sum the batch counts into the job row, and close it when every batch is finished.
 
@@ -102,18 +113,12 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     if job.status in FINAL or job.status == JobStatus.queued.value:  # queued: still registering
         return job
     batches = store.job_batches(job_id)
-    params = json.loads(job.params_json)
-    update: dict[str, Any] = {
-        "done": sum(b.done for b in batches),
-        "failed": params.get("registered_failed", 0) + sum(b.failed for b in batches),
-        "skipped": params.get("registered_skipped", 0),
-        "updated_at": now(),
-    }
+    update = batch_counts(job, batches)
     finished = all(b.state != BatchState.queued.value for b in batches)
     if finished and job.kind == "reindex":
         from workers.reindex import finish_reindex
 
-        return finish_reindex(store, job.model_copy(update=update), send)
+        return finish_reindex(store, job_id, send)
     if finished:
         update["status"] = JobStatus.done.value
     refreshed = job.model_copy(update=update)

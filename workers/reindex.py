@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine import Engine, EngineError
 from engine.engine import model_of, remember_model
-from index import ACTIVE_MODEL, PREVIOUS_MODEL, Job, JobStatus, Store
-from workers.jobs import Send, add_batches, now
+from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
+from workers.jobs import FINAL, Send, add_batches, batch_counts, now
 from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 5  # rounds of catching up with items that arrived during the reindex
+# The last batch's thread and a poller (`queue.wait`, GET /v1/jobs) may both see a reindex
+# finished at once; in one process they take turns here, and across processes the
+# "already switched" check below makes a second finisher agree with the first.
+_finishing = threading.Lock()
 
 
 def _dim(model_id: str) -> int:
@@ -56,11 +61,31 @@ def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
     )
 
 
-def finish_reindex(store: Store, job: Job, send: Send | None) -> Job:
-    """Called when every batch of a reindex job is finished: catch up, verify, switch."""
+def finish_reindex(store: Store, job_id: str, send: Send | None) -> Job:
+    """Called when every batch of a reindex job is finished: catch up, verify, switch.
+
+    The job and its batches are read again here, under the lock: another finisher may have
+    closed the job or added a catch-up round while this one waited.
+    """
+    with _finishing:
+        job = store.get_job(job_id)
+        if job.status in FINAL:
+            return job
+        batches = store.job_batches(job_id)
+        job = job.model_copy(update=batch_counts(job, batches))
+        if any(b.state == BatchState.queued.value for b in batches):
+            store.save_job(job)
+            return job
+        return _finish(store, job, send)
+
+
+def _finish(store: Store, job: Job, send: Send | None) -> Job:
     params = json.loads(job.params_json)
     source, target = params["source_model_id"], params["target_model_id"]
-    if store.get_state(ACTIVE_MODEL) != source:
+    active = store.get_state(ACTIVE_MODEL)
+    if active == target and store.get_state(PREVIOUS_MODEL) == source:
+        return _close(store, job, JobStatus.done, None)  # a finisher elsewhere switched
+    if active != source:
         return _close(store, job, JobStatus.failed, f"The active model is no longer {source}.")
     missing = missing_ids(store, source, target)
     failed_items = {i.id for i in store.failed_items()}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,9 +14,10 @@ from api.app import create_app
 from api.settings import ApiSettings
 from embedder import EmbedderSettings
 from engine import Engine, EngineError, Source
-from index import ACTIVE_MODEL, PREVIOUS_MODEL
+from index import ACTIVE_MODEL, PREVIOUS_MODEL, Batch, BatchState
 from tests.images import jpeg
-from workers.queue import LocalQueue
+from workers.jobs import refresh_job
+from workers.queue import JobQueue, LocalQueue
 from workers.reindex import rollback, start_reindex
 from workers.settings import WorkerSettings
 
@@ -47,6 +51,66 @@ def test_reindex_switches_only_when_complete_and_rolls_back(engine: Engine) -> N
         assert result["backfill_job"] is None  # nothing arrived in between
     finally:
         queue.close()
+
+
+class HeldQueue(JobQueue):
+    """Keeps the batches it is given: the test finishes them itself."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, WorkerSettings(job_batch_size=8))
+        self.sent: list[Batch] = []
+
+    def send(self, batch: Batch, model: dict[str, Any]) -> None:
+        self.sent.append(batch)
+
+
+def finished_reindex(engine: Engine) -> tuple[HeldQueue, str]:
+    """A reindex whose batches are all done, but that no finisher has seen yet."""
+    local = LocalQueue(engine, WorkerSettings(job_batch_size=8))
+    try:
+        job, _ = local.ingest([Source(uri=f"c{i}", data=jpeg(i)) for i in range(12)])
+        local.wait(job.id, timeout=60)
+    finally:
+        local.close()
+    held = HeldQueue(engine)
+    reindex = start_reindex(held, avg(engine))
+    for batch in held.sent:
+        vectors = np.random.default_rng(batch.batch_no).random((len(batch.item_ids), 512))
+        engine.store.add_embeddings(NEW, batch.item_ids, vectors.astype(np.float32))
+        done = {"state": BatchState.done.value, "done": len(batch.item_ids)}
+        engine.store.save_batches([batch.model_copy(update=done)])
+    return held, reindex.id
+
+
+def test_a_finisher_after_the_switch_agrees_that_it_is_done(engine: Engine) -> None:
+    """A finisher elsewhere (a worker process) switched and has not closed the job yet:
+    a poller that finishes it now must say done, not 'the active model changed'."""
+    held, job_id = finished_reindex(engine)
+    engine.store.set_state(PREVIOUS_MODEL, OLD)
+    engine.store.set_state(ACTIVE_MODEL, NEW)
+    assert refresh_job(engine.store, job_id, held.send).status == "done"
+    assert engine.store.get_job(job_id).status == "done"
+
+
+def test_concurrent_finishers_switch_once_and_agree(engine: Engine) -> None:
+    held, job_id = finished_reindex(engine)
+    start = threading.Barrier(6)
+    results: list[str] = []
+
+    def finish() -> None:
+        start.wait()
+        results.append(refresh_job(engine.store, job_id, held.send).status)
+
+    threads = [threading.Thread(target=finish) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == ["done"] * 6
+    assert engine.store.get_job(job_id).status == "done"
+    assert engine.store.get_state(ACTIVE_MODEL) == NEW
+    assert engine.store.get_state(PREVIOUS_MODEL) == OLD
+    assert len(held.sent) == 2  # no finisher added a catch-up round
 
 
 def test_reindex_over_http_swaps_model_and_index_together(engine: Engine) -> None:
