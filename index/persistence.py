@@ -58,9 +58,10 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     tmp = root / f".{name}.tmp"
     tmp.mkdir()
     faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
-    # ASCII hex ids as bytes, beside their labels: loading a million takes well under a second
-    np.save(tmp / "ids.npy", np.array(index.item_ids, dtype="S64"))
-    labels, tombstones = index.labels, np.array(index.saved_tombstones(), np.int64)
+    # ASCII hex ids as bytes, sorted by label: a load uses the arrays as they are (IdMap)
+    labels, ids = index.id_arrays()
+    tombstones = np.array(index.saved_tombstones(), np.int64)
+    np.save(tmp / "ids.npy", ids)
     np.save(tmp / "labels.npy", labels)
     np.save(tmp / "tombstones.npy", tombstones)
     if index.plan.refine:
@@ -120,7 +121,7 @@ def load_index(root: Path, *, use_gpu: bool) -> tuple[VectorIndex, Manifest]:
     folder = root / (root / CURRENT).read_text().strip()
     try:
         cpu = faiss.read_index(str(folder / "index.faiss"))
-        ids = np.load(folder / "ids.npy").astype("U64").tolist()
+        ids = np.load(folder / "ids.npy")
         labels = np.load(folder / "labels.npy") if (folder / "labels.npy").exists() else None
         tomb = folder / "tombstones.npy"
         tombstones = np.load(tomb).tolist() if tomb.exists() else []
@@ -128,8 +129,8 @@ def load_index(root: Path, *, use_gpu: bool) -> tuple[VectorIndex, Manifest]:
         refine = RefineStore.open(folder, manifest.dim) if plan.refine else None
     except (OSError, RuntimeError, ValueError) as exc:
         raise IndexFileError(f"The index in {folder} is unreadable ({exc}).") from exc
-    if labels is None:
-        labels = labels_of(ids)
+    if labels is None:  # saved before labels were
+        labels = labels_of([i.decode() for i in ids.tolist()])
     held = cpu.ntotal - len(tombstones)
     if (
         held != manifest.count

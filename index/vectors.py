@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import IndexStoreError
+from index.idmap import IdMap
 from index.plan import IndexPlan
 from index.refine import RefineStore
 
@@ -115,7 +116,7 @@ class VectorIndex:
         use_gpu: bool = False,
         plan: IndexPlan | None = None,
         index: Any = None,
-        ids: Sequence[str] = (),
+        ids: Sequence[str] | np.ndarray = (),
         labels: np.ndarray | None = None,
         refine: RefineStore | None = None,
         tombstones: Sequence[int] = (),
@@ -126,7 +127,7 @@ class VectorIndex:
         cpu = index if index is not None else new_faiss_index(dim, self.plan)
         if labels is None:
             labels = labels_of(ids)
-        self._ids: dict[int, str] = dict(zip(labels.tolist(), ids, strict=True))
+        self._ids = IdMap(labels, ids)
         self._tombstones: set[int] = set(tombstones)
         self.refine = refine if refine is not None else RefineStore(dim)
         self.on_gpu = False
@@ -189,11 +190,11 @@ class VectorIndex:
 
     @property
     def item_ids(self) -> list[str]:
-        return list(self._ids.values())
+        return self._ids.item_ids()
 
-    @property
-    def labels(self) -> np.ndarray:
-        return np.fromiter(self._ids.keys(), np.int64, len(self._ids))
+    def id_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, ids as ASCII bytes) of every item held, sorted by label."""
+        return self._ids.arrays()
 
     @property
     def tombstones(self) -> list[int]:
@@ -219,7 +220,7 @@ class VectorIndex:
         if self.plan.refine:
             self.refine.append(labels, rows)
         for (item_id, _), label in zip(fresh, all_labels, strict=True):
-            self._ids[label] = item_id
+            self._ids.add(label, item_id)
 
     def remove(self, item_ids: Sequence[str]) -> None:
         labels = [label_of(i) for i in item_ids if label_of(i) in self._ids]
@@ -232,12 +233,12 @@ class VectorIndex:
 
             self._index.remove_ids(faiss.IDSelectorBatch(np.array(labels, dtype=np.int64)))
         for label in labels:
-            del self._ids[label]
+            self._ids.remove(label)
 
     def search(self, queries: Any, k: int) -> list[list[tuple[str, float]]]:
         """Top-k (item id, cosine score) per query, best first."""
         mat = as_matrix(queries, self.dim)
-        if not self._ids or k <= 0:
+        if not len(self._ids) or k <= 0:
             return [[] for _ in range(mat.shape[0])]
         want = k * self.plan.refine if self.plan.refine else k
         total = len(self._ids) + len(self._tombstones)
@@ -247,14 +248,14 @@ class VectorIndex:
         scores, labels = self._index.search(mat, fetch)
         out: list[list[tuple[str, float]]] = []
         for query, row_s, row_l in zip(mat, scores, labels, strict=True):
-            keep = np.array([lb >= 0 and lb in self._ids for lb in row_l.tolist()], dtype=bool)
+            keep = self._ids.contains(row_l)
             row_l, row_s = row_l[keep], row_s[keep]
             if self.plan.refine and len(row_l):
                 row_s = self.refine.get(row_l) @ query
                 order = np.argsort(-row_s, kind="stable")
                 row_l, row_s = row_l[order], row_s[order]
-            top = zip(row_l[:k].tolist(), row_s[:k].tolist(), strict=True)
-            out.append([(self._ids[lb], float(s)) for lb, s in top])
+            top = zip(self._ids.lookup(row_l[:k]), row_s[:k].tolist(), strict=True)
+            out.append([(item_id, float(s)) for item_id, s in top])
         return out
 
     def to_cpu(self) -> Any:

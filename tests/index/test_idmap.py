@@ -1,0 +1,51 @@
+"""The label -> item id map: loaded arrays plus changes behave like a plain dict."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from index.idmap import IdMap
+from index.vectors import label_of
+
+
+def item(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def test_random_changes_match_a_dict() -> None:
+    rng = np.random.default_rng(0)
+    loaded = [item(n) for n in range(500)]
+    rng.shuffle(loaded)  # saved files are sorted; older ones may not be
+    idmap = IdMap(np.array([label_of(i) for i in loaded], np.int64), loaded)
+    model = {label_of(i): i for i in loaded}
+    for step in range(2000):
+        n = int(rng.integers(0, 800))  # some loaded, some new
+        label = label_of(item(n))
+        if rng.random() < 0.5:
+            if label not in model:  # the index adds only labels it does not hold
+                idmap.add(label, item(n))
+                model[label] = item(n)
+        else:
+            idmap.remove(label)
+            model.pop(label, None)
+        if step % 100 == 0:
+            assert len(idmap) == len(model)
+    probe = np.array([label_of(item(n)) for n in range(800)] + [-1], np.int64)
+    mask = idmap.contains(probe)
+    assert mask.tolist() == [int(lb) in model for lb in probe.tolist()]
+    assert idmap.lookup(probe[mask]) == [model[int(lb)] for lb in probe[mask].tolist()]
+    labels, ids = idmap.arrays()
+    assert labels.tolist() == sorted(model)
+    assert [i.decode() for i in ids.tolist()] == [model[lb] for lb in sorted(model)]
+    assert sorted(idmap.item_ids()) == sorted(model.values())
+
+
+def test_an_empty_map_holds_nothing() -> None:
+    idmap = IdMap()
+    assert len(idmap) == 0 and label_of(item(1)) not in idmap
+    assert idmap.contains(np.array([5, -1], np.int64)).tolist() == [False, False]
+    idmap.add(label_of(item(1)), item(1))
+    assert idmap.lookup(np.array([label_of(item(1))], np.int64)) == [item(1)]
+    assert idmap.arrays()[0].tolist() == [label_of(item(1))]
