@@ -96,6 +96,9 @@ def _train(index: Any, mat: np.ndarray) -> None:
         # polysemous codes serve Hamming-distance filtering, which search never asks for, and
         # their training (simulated annealing over 256 sub-quantizers) takes many minutes
         ivf.do_polysemous_training = False
+        # codes train on ENCODER_SAMPLE rows on purpose (recall measured in bench scale);
+        # FAISS would print a warning per sub-quantizer (256 lines) for fewer than 39 a centroid
+        ivf.pq.cp.min_points_per_centroid = min(39, ENCODER_SAMPLE // ivf.pq.ksub)
     if ivf is not None and ivf.quantizer.ntotal == 0:
         clustering = faiss.Clustering(ivf.d, ivf.nlist)
         clustering.niter = 10

@@ -163,3 +163,16 @@ def test_compressed_kinds_serve_from_the_gpu(tmp_path: Path, plan: IndexPlan) ->
     assert index.on_gpu and recall >= 0.8
     index.remove(some[:5])
     assert not {i for i, _ in index.search(data[:5], 10)[0]} & set(some[:5])
+
+
+def test_training_codes_on_the_encoder_sample_prints_no_warnings(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """FAISS warns once per sub-quantizer (hundreds of lines at 2048-d) when codes train on
+    fewer than 39 rows a centroid; the encoder sample is that small on purpose."""
+    gen = ClusteredVectors(DIM, clusters=20, latent=8)
+    sample = gen.matrix(9000)
+    plan = IndexPlan(kind="ivf_pq", nlist=16, nprobe=4, pq_m=8, refine=0)
+    index = VectorIndex.build(DIM, plan, [(ids(9000), sample)], sample=lambda: sample)
+    assert len(index) == 9000
+    assert "WARNING" not in capfd.readouterr().err
