@@ -100,10 +100,9 @@ def serve_cmd(
         if inline:
             worker_settings = worker_settings.model_copy(update={"redis_url": None})
         elif workers:
-            model_env = {
-                "LOOKALIKE_DEVICE": engine.embedder_settings.device,
-                "LOOKALIKE_BATCH_SIZE": str(engine.embedder_settings.batch_size),
-            }
+            model_env = {"LOOKALIKE_DEVICE": engine.embedder_settings.device}
+            if engine.embedder_settings.batch_size:  # unset: each worker's device decides
+                model_env["LOOKALIKE_BATCH_SIZE"] = str(engine.embedder_settings.batch_size)
             for n in range(workers):
                 procs.append(
                     start_worker(

@@ -39,7 +39,7 @@ def _gatherer(model_key: ModelKey) -> Gatherer:
     settings = WorkerSettings()
     return Gatherer(
         lambda ids: embed_items(engine, ids, embedder=embedder, sink=sink),
-        max_items=embedder.settings.batch_size,
+        max_items=embedder.batch_size,
         max_wait_s=settings.gather_wait_ms / 1000,
     )
 

@@ -17,6 +17,7 @@ from embedder import (
     WeightsUnavailableError,
     build_backbone,
 )
+from embedder.embedder import CPU_BATCH, GPU_BATCH
 from tests.images import jpeg, scene
 
 
@@ -120,6 +121,19 @@ def test_embed_images_matches_embed_bytes_for_the_same_picture(small_embedder: E
     np.testing.assert_allclose(
         small_embedder.embed_images([img])[0], small_embedder.embed_bytes(data), atol=1e-5
     )
+
+
+def test_batch_size_defaults_to_the_devices_and_yields_to_the_setting() -> None:
+    unset = Embedder.load(EmbedderSettings(model="resnet18", weights="none", device="cpu"))
+    assert unset.batch_size == CPU_BATCH
+    chosen = EmbedderSettings(model="resnet18", weights="none", device="cpu", batch_size=3)
+    assert Embedder.load(chosen).batch_size == 3
+
+
+@pytest.mark.gpu
+def test_cuda_defaults_to_large_batches() -> None:
+    gpu = Embedder.load(EmbedderSettings(model="resnet18", weights="none", device="cuda"))
+    assert gpu.batch_size == GPU_BATCH
 
 
 @pytest.mark.gpu
