@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from index.calibration import SAMPLE, Calibration, calibrate
 from index.combine import Combiner
@@ -26,7 +27,7 @@ from index.plan import IndexPlan, choose_plan, still_fits
 from index.schemas import Item
 from index.settings import IndexSettings
 from index.store import Store
-from index.vectors import VectorIndex, as_matrix
+from index.vectors import VectorIndex, as_matrix, column_labels
 
 log = logging.getLogger(__name__)
 ACTIVE_MODEL = "active_model_id"
@@ -147,13 +148,15 @@ class Catalog:
         version = self.store.embeddings_version(self.model_id, self.dim)
         if version == self.version:
             return 0
-        stored = self.store.embedded_ids(self.model_id, self.dim)  # read at `version` or later
-        indexed = set(index.item_ids)
-        missing = sorted(stored - indexed)
+        # read at `version` or later; compared by label in numpy, not as a million strings
+        stored = self.store.embedded_id_column(self.model_id, self.dim)
+        stored_labels = column_labels(stored)
+        held = index.holds(stored_labels)
+        missing = sorted(stored.filter(pa.array(~held)).to_pylist())
+        gone = sorted(index.ids_not_in(stored_labels))
         if missing:
             ids, vectors = self.store.read_vectors(self.model_id, self.dim, missing)
             index.add(ids, vectors)
-        gone = sorted(indexed - stored)
         if gone:
             index.remove(gone)
         self.version = version

@@ -49,8 +49,24 @@ class IdMap:
         pos, found = self._find(labels)
         mask = found & self._live[pos] if len(self._labels) else found
         if self._added:
-            mask |= np.fromiter((lb in self._added for lb in labels.tolist()), bool, len(labels))
+            added = np.sort(np.fromiter(self._added, np.int64, len(self._added)))
+            at = np.minimum(np.searchsorted(added, labels), len(added) - 1)
+            mask |= added[at] == labels
         return mask
+
+    def not_in(self, labels: np.ndarray) -> list[str]:
+        """The item ids mapped whose labels are not among `labels`."""
+        wanted = np.sort(labels)
+        if not len(wanted):
+            return self.item_ids()
+        at = np.minimum(np.searchsorted(wanted, self._labels), len(wanted) - 1)
+        gone = self._live & (wanted[at] != self._labels)
+        out = [i.decode() for i in self._ids[gone].tolist()]
+        at = np.searchsorted(wanted, np.fromiter(self._added, np.int64, len(self._added)))
+        for (label, item_id), n in zip(self._added.items(), at.tolist(), strict=True):
+            if n >= len(wanted) or wanted[n] != label:
+                out.append(item_id)
+        return out
 
     def lookup(self, labels: np.ndarray) -> list[str]:
         """The item ids of mapped labels (check with `contains` first)."""

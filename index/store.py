@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 from lancedb.pydantic import LanceModel
 
 from index.errors import ItemNotFoundError
@@ -177,15 +178,20 @@ class Store:
         table.merge_insert("item_id").when_not_matched_insert_all().execute(rows)
 
     def embedded_ids(self, model_id: str, dim: int, among: Sequence[str] | None = None) -> set[str]:
-        table = self.embeddings(model_id, dim)
         if among is None:
-            q = table.search().select(["item_id"]).limit(None)
-            return set(q.to_arrow().column("item_id").to_pylist())
+            return set(self.embedded_id_column(model_id, dim).to_pylist())
+        table = self.embeddings(model_id, dim)
         found: set[str] = set()
         for chunk in _chunks(list(among)):
             q = table.search().where(_in("item_id", chunk)).select(["item_id"]).limit(None)
             found.update(q.to_arrow().column("item_id").to_pylist())
         return found
+
+    def embedded_id_column(self, model_id: str, dim: int) -> pa.Array:
+        """Every item id with a vector of this model, as one Arrow string array (no Python
+        strings: a million of them took most of an index catch-up)."""
+        q = self.embeddings(model_id, dim).search().select(["item_id"]).limit(None)
+        return q.to_arrow().column("item_id").combine_chunks()
 
     def read_vectors(
         self, model_id: str, dim: int, ids: Sequence[str] | None = None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from index.errors import IndexStoreError
 from index.idmap import IdMap
@@ -46,6 +47,41 @@ def label_of(item_id: str) -> int:
 
 def labels_of(item_ids: Sequence[str]) -> np.ndarray:
     return np.fromiter((label_of(i) for i in item_ids), np.int64, len(item_ids))
+
+
+_HEX = np.full(256, 255, np.uint8)
+for _n, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _HEX[ord(chr(_c).upper())] = _n
+
+
+def column_labels(item_ids: pa.Array) -> np.ndarray:
+    """`labels_of` for an Arrow string array, in numpy: the hex digits are read straight
+    from Arrow's buffers (a million in tens of milliseconds, not a second)."""
+    n = len(item_ids)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    wide = pa.types.is_large_string(item_ids.type)
+    if item_ids.null_count or not (wide or pa.types.is_string(item_ids.type)):
+        return labels_of(item_ids.to_pylist())
+    _, offsets_buf, data_buf = item_ids.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64 if wide else np.int32)
+    offsets = offsets[item_ids.offset : item_ids.offset + n + 1]
+    if int(np.diff(offsets).min()) < 15:
+        return labels_of(item_ids.to_pylist())
+    data = np.frombuffer(data_buf, np.uint8)
+    widths = np.diff(offsets)
+    if int(widths.min()) == int(widths.max()):  # equal lengths (hex digests): a strided view
+        start, width = int(offsets[0]), int(widths[0])
+        digits = _HEX[data[start : start + n * width].reshape(n, width)[:, :15]]
+    else:
+        digits = _HEX[data[offsets[:-1, None] + np.arange(15)]]
+    if int(digits.max()) == 255:  # not hex: ids from elsewhere, the slow way
+        return labels_of(item_ids.to_pylist())
+    labels = np.zeros(n, np.int64)
+    for k in range(15):  # one digit column at a time: no (n, 15) int64 temporary
+        labels <<= 4
+        labels |= digits[:, k]
+    return labels
 
 
 def new_faiss_index(dim: int, plan: IndexPlan) -> Any:
@@ -190,6 +226,14 @@ class VectorIndex:
 
     def __contains__(self, item_id: str) -> bool:
         return label_of(item_id) in self._ids
+
+    def holds(self, labels: np.ndarray) -> np.ndarray:
+        """A mask: which of these labels the index holds (removed ones it does not)."""
+        return self._ids.contains(labels)
+
+    def ids_not_in(self, labels: np.ndarray) -> list[str]:
+        """The ids held whose labels are not among `labels`."""
+        return self._ids.not_in(labels)
 
     @property
     def item_ids(self) -> list[str]:

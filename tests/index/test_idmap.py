@@ -1,13 +1,15 @@
-"""The label -> item id map: loaded arrays plus changes behave like a plain dict."""
+"""The label -> item id map: loaded arrays plus changes behave like a plain dict; labels
+read from Arrow columns equal the Python ones."""
 
 from __future__ import annotations
 
 import hashlib
 
 import numpy as np
+import pyarrow as pa
 
 from index.idmap import IdMap
-from index.vectors import label_of
+from index.vectors import column_labels, label_of, labels_of
 
 
 def item(n: int) -> str:
@@ -40,6 +42,10 @@ def test_random_changes_match_a_dict() -> None:
     assert labels.tolist() == sorted(model)
     assert [i.decode() for i in ids.tolist()] == [model[lb] for lb in sorted(model)]
     assert sorted(idmap.item_ids()) == sorted(model.values())
+    some = probe[::3]  # what another reader holds: the map tells what it has beyond that
+    beyond = sorted(i for lb, i in model.items() if lb not in set(some.tolist()))
+    assert sorted(idmap.not_in(some)) == beyond
+    assert sorted(idmap.not_in(np.zeros(0, np.int64))) == sorted(model.values())
 
 
 def test_an_empty_map_holds_nothing() -> None:
@@ -49,3 +55,17 @@ def test_an_empty_map_holds_nothing() -> None:
     idmap.add(label_of(item(1)), item(1))
     assert idmap.lookup(np.array([label_of(item(1))], np.int64)) == [item(1)]
     assert idmap.arrays()[0].tolist() == [label_of(item(1))]
+
+
+def test_labels_read_from_arrow_match_the_python_ones() -> None:
+    ids = [item(n) for n in range(300)]
+    column = pa.array(ids)
+    assert column_labels(column).tolist() == labels_of(ids).tolist()
+    # a slice (non-zero offset), upper-case hex, large strings and odd ids take their paths
+    assert column_labels(column.slice(7, 50)).tolist() == labels_of(ids[7:57]).tolist()
+    upper = [i.upper() for i in ids[:20]]
+    assert column_labels(pa.array(upper)).tolist() == labels_of(upper).tolist()
+    wide = pa.array(ids[:20], type=pa.large_string())
+    assert column_labels(wide).tolist() == labels_of(ids[:20]).tolist()
+    assert column_labels(pa.array(["12345"], type=pa.string())).tolist() == [0x12345]
+    assert column_labels(pa.array([], type=pa.string())).tolist() == []
