@@ -48,7 +48,11 @@ class IdMap:
         """A mask: which of these labels are mapped (FAISS's -1 for 'none' never is)."""
         pos, found = self._find(labels)
         mask = found & self._live[pos] if len(self._labels) else found
-        if self._added:
+        if not self._added:
+            return mask
+        if len(labels) <= len(self._added):  # a row of search results: ask the dict
+            mask |= np.fromiter((lb in self._added for lb in labels.tolist()), bool, len(labels))
+        else:  # a whole catalog (a catch-up): sort the few added labels once
             added = np.sort(np.fromiter(self._added, np.int64, len(self._added)))
             at = np.minimum(np.searchsorted(added, labels), len(added) - 1)
             mask |= added[at] == labels

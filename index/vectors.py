@@ -49,9 +49,15 @@ def labels_of(item_ids: Sequence[str]) -> np.ndarray:
     return np.fromiter((label_of(i) for i in item_ids), np.int64, len(item_ids))
 
 
-_HEX = np.full(256, 255, np.uint8)
-for _n, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _HEX[ord(chr(_c).upper())] = _n
+def _hex_table() -> np.ndarray:
+    """Byte -> hex digit value; 255 for bytes that are not hex digits."""
+    table = np.full(256, 255, np.uint8)
+    for value, char in enumerate("0123456789abcdef"):
+        table[ord(char)] = table[ord(char.upper())] = value
+    return table
+
+
+_HEX = _hex_table()
 
 
 def column_labels(item_ids: pa.Array) -> np.ndarray:
@@ -240,8 +246,11 @@ class VectorIndex:
         return self._ids.item_ids()
 
     def id_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(labels, ids as ASCII bytes) of every item held, sorted by label."""
-        return self._ids.arrays()
+        """(labels, ids as ASCII bytes) of every item held, sorted by label. A save asks for
+        them, and the map starts again from them: ids added since the load leave its dict."""
+        labels, ids = self._ids.arrays()
+        self._ids = IdMap(labels, ids)
+        return labels, ids
 
     @property
     def tombstones(self) -> list[int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from index.idmap import IdMap
-from index.vectors import column_labels, label_of, labels_of
+from index.vectors import VectorIndex, column_labels, label_of, labels_of
 
 
 def item(n: int) -> str:
@@ -37,6 +37,8 @@ def test_random_changes_match_a_dict() -> None:
     probe = np.array([label_of(item(n)) for n in range(800)] + [-1], np.int64)
     mask = idmap.contains(probe)
     assert mask.tolist() == [int(lb) in model for lb in probe.tolist()]
+    for row in np.array_split(probe, 40):  # rows of search results, fewer than the added ids
+        assert idmap.contains(row).tolist() == [int(lb) in model for lb in row.tolist()]
     assert idmap.lookup(probe[mask]) == [model[int(lb)] for lb in probe[mask].tolist()]
     labels, ids = idmap.arrays()
     assert labels.tolist() == sorted(model)
@@ -69,3 +71,22 @@ def test_labels_read_from_arrow_match_the_python_ones() -> None:
     assert column_labels(wide).tolist() == labels_of(ids[:20]).tolist()
     assert column_labels(pa.array(["12345"], type=pa.string())).tolist() == [0x12345]
     assert column_labels(pa.array([], type=pa.string())).tolist() == []
+
+
+def test_an_index_answers_the_same_after_a_save_folds_its_added_ids() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((60, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [item(n) for n in range(60)]
+    index = VectorIndex(8)
+    index.add(ids[:40], vectors[:40])
+    index.remove(ids[:5])
+    before = index.search(vectors[10:20], 3)
+    labels, saved = index.id_arrays()  # what a save writes
+    assert labels.tolist() == sorted(labels_of(ids[5:40]).tolist())
+    assert sorted(i.decode() for i in saved.tolist()) == sorted(ids[5:40])
+    assert index.search(vectors[10:20], 3) == before and len(index) == 35
+    index.add(ids[40:], vectors[40:])
+    index.remove(ids[5:10])
+    assert len(index) == 50 and ids[45] in index and ids[7] not in index
+    assert index.search(vectors[45], 1)[0][0][0] == ids[45]
