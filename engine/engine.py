@@ -14,6 +14,7 @@ from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine.errors import NotIndexedError
 from engine.settings import EngineSettings
 from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatchError, Store
+from index.threads import share_cores_with_model
 
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p", "input_size", "whiten")
 
@@ -36,6 +37,14 @@ def settings_for(store: Store, model_id: str, base: EmbedderSettings) -> Embedde
     return base.model_copy(update=json.loads(raw))
 
 
+def _sharing_cores(embedder: Embedder) -> Embedder:
+    """A model on the CPU: from now on FAISS calls in this process leave the cores' OpenMP
+    team to its forward passes (see index/threads.py)."""
+    if embedder.device.type == "cpu":
+        share_cores_with_model()
+    return embedder
+
+
 class Engine:
     def __init__(
         self,
@@ -52,11 +61,11 @@ class Engine:
         self.store = Store(data_dir / "lancedb")
         self.blobs = BlobStore(data_dir / "blobs")
         if embedder is not None:
-            self.__dict__["embedder"] = embedder
+            self.__dict__["embedder"] = _sharing_cores(embedder)
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder.load(self.embedder_settings)
+        return _sharing_cores(Embedder.load(self.embedder_settings))
 
     @property
     def active_model_id(self) -> str | None:

@@ -27,6 +27,7 @@ from index.plan import IndexPlan, choose_plan, still_fits
 from index.schemas import Item
 from index.settings import IndexSettings
 from index.store import Store
+from index.threads import in_own_thread
 from index.vectors import VectorIndex, as_matrix, column_labels
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,15 @@ class Catalog:
         plan = choose_plan(count, self.dim, self.settings)
         started = time.perf_counter()
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        index = VectorIndex.build(
-            self.dim,
-            plan,
-            self.store.iter_vectors(self.model_id, self.dim),
-            sample=lambda: self._sample(count),
-            refine_path=self.index_dir / f".build-{time.time_ns()}.f16",
-            use_gpu=self._use_gpu(),
+        index = in_own_thread(
+            lambda: VectorIndex.build(
+                self.dim,
+                plan,
+                self.store.iter_vectors(self.model_id, self.dim),
+                sample=lambda: self._sample(count),
+                refine_path=self.index_dir / f".build-{time.time_ns()}.f16",
+                use_gpu=self._use_gpu(),
+            )
         )
         if count > 10_000:
             log.info(

@@ -24,6 +24,7 @@ from index.errors import IndexStoreError
 from index.idmap import IdMap
 from index.plan import IndexPlan
 from index.refine import RefineStore
+from index.threads import faiss_call
 
 log = logging.getLogger(__name__)
 GPU_MAX_K = 2048
@@ -272,7 +273,8 @@ class VectorIndex:
             self._tombstones -= again
             keep = ~np.isin(labels, list(again))
             labels, rows = labels[keep], rows[keep]
-        self._index.add_with_ids(rows, labels)
+        with faiss_call():
+            self._index.add_with_ids(rows, labels)
         if self.plan.refine:
             self.refine.append(labels, rows)
         for (item_id, _), label in zip(fresh, all_labels, strict=True):
@@ -287,7 +289,8 @@ class VectorIndex:
         else:
             import faiss
 
-            self._index.remove_ids(faiss.IDSelectorBatch(np.array(labels, dtype=np.int64)))
+            with faiss_call():
+                self._index.remove_ids(faiss.IDSelectorBatch(np.array(labels, np.int64)))
         for label in labels:
             self._ids.remove(label)
 
@@ -301,7 +304,8 @@ class VectorIndex:
         fetch = min(want + len(self._tombstones), total)
         if self.on_gpu:  # FAISS GPU indexes return at most GPU_MAX_K neighbours per query
             fetch = min(fetch, GPU_MAX_K)
-        scores, labels = self._index.search(mat, fetch)
+        with faiss_call():
+            scores, labels = self._index.search(mat, fetch)
         out: list[list[tuple[str, float]]] = []
         for query, row_s, row_l in zip(mat, scores, labels, strict=True):
             keep = self._ids.contains(row_l)
