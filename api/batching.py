@@ -33,8 +33,8 @@ class QueryBatcher:
         )
         self._task: asyncio.Task[None] | None = None
         self._arriving = 0  # queries being decoded (event loop only: no lock)
-        # Every forward pass on one thread of its own, so the backend keeps one thread team
-        # (its OpenMP team belongs to the calling thread) rather than one per pool thread.
+        # Waits for the model's answer, so the event loop does not (the pass itself runs on
+        # the process's model thread, with every other pass: embedder/model_thread.py).
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="forward")
 
     @property

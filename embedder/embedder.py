@@ -17,6 +17,7 @@ from torch import nn
 from embedder.allocator import keep_activation_memory
 from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
 from embedder.decode import decode_image
+from embedder.model_thread import on_model_thread
 from embedder.pooling import make_pool
 from embedder.preprocess import numpy_tail
 from embedder.projection import Projection
@@ -101,10 +102,16 @@ class Embedder:
     @classmethod
     def load(cls, settings: EmbedderSettings | None = None) -> Embedder:
         settings = settings or EmbedderSettings()
-        backbone = build_backbone(
-            settings.model, settings.weights, allow_download=settings.allow_download
-        )
-        return cls(backbone, settings)
+
+        def build() -> Embedder:
+            backbone = build_backbone(
+                settings.model, settings.weights, allow_download=settings.allow_download
+            )
+            return cls(backbone, settings)
+
+        # Built where it will run: loading weights copies tensors in parallel regions, and
+        # a thread that ran one keeps an OpenMP team for good.
+        return on_model_thread(build)
 
     @property
     def model_id(self) -> str:
@@ -152,9 +159,13 @@ class Embedder:
             yield batch
 
     def embed_tensors(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
-        """Forward prepared tensors in batches; returns (n, dim) float32, unit length."""
+        """Forward prepared tensors in batches; returns (n, dim) float32, unit length. The
+        passes run on the process's model thread (see embedder/model_thread.py)."""
         if not tensors:
             return np.zeros((0, self.dim), dtype=np.float32)
+        return on_model_thread(lambda: self._forward(tensors))
+
+    def _forward(self, tensors: Sequence[torch.Tensor]) -> np.ndarray:
         autocast = (
             torch.autocast("cuda", dtype=torch.float16) if self._cuda else contextlib.nullcontext()
         )
