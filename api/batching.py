@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -33,9 +32,6 @@ class QueryBatcher:
         )
         self._task: asyncio.Task[None] | None = None
         self._arriving = 0  # queries being decoded (event loop only: no lock)
-        # Waits for the model's answer, so the event loop does not (the pass itself runs on
-        # the process's model thread, with every other pass: embedder/model_thread.py).
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="forward")
 
     @property
     def depth(self) -> int:
@@ -49,7 +45,6 @@ class QueryBatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._thread.shutdown(wait=False)
 
     @contextlib.contextmanager
     def arriving(self) -> Iterator[None]:
@@ -91,9 +86,9 @@ class QueryBatcher:
         QUERY_QUEUE_DEPTH.set(self._queue.qsize())
         try:
             with timed("forward"):
-                vectors = await asyncio.get_running_loop().run_in_executor(
-                    self._thread, self._embed, [t for t, _ in batch]
-                )
+                # a thread waits for the pass, which runs on the process's model thread
+                # with every other pass (embedder/model_thread.py)
+                vectors = await asyncio.to_thread(self._embed, [t for t, _ in batch])
         except Exception as exc:  # every waiter learns of the failure, none hangs
             for _, fut in batch:
                 if not fut.done():

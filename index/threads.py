@@ -31,10 +31,6 @@ def share_cores_with_model() -> None:
     _shared = True
 
 
-def sharing_cores() -> bool:
-    return _shared
-
-
 @contextmanager
 def faiss_call() -> Iterator[None]:
     """Around a short FAISS call: one OpenMP thread (the caller) when sharing cores."""
@@ -52,7 +48,7 @@ def faiss_call() -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
-def in_own_thread(work: Callable[[], T], name: str = "faiss-bulk") -> T:
+def in_own_thread(work: Callable[[], T]) -> T:
     """Run bulk FAISS work with every core on a thread of its own, which ends with it."""
     if not _shared:
         return work()
@@ -66,7 +62,7 @@ def in_own_thread(work: Callable[[], T], name: str = "faiss-bulk") -> T:
         except BaseException as exc:  # handed to the caller, raised there
             failed.append(exc)
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread = threading.Thread(target=run, name="faiss-bulk", daemon=True)
     thread.start()
     thread.join()
     if failed:
