@@ -20,6 +20,7 @@ from typing import Any
 from bench.common import forward_rate, image_sources
 from embedder import Embedder, EmbedderSettings
 from engine import Engine, ingest
+from engine.engine import running_here
 from index import IndexSettings
 
 
@@ -28,7 +29,7 @@ def run(
 ) -> dict[str, Any]:
     sources, described = image_sources(images, limit)
     settings = EmbedderSettings(model=model, weights=weights, batch_size=batch_size)
-    embedder = Embedder.load(settings)
+    embedder = running_here(Embedder.load(settings))  # as a server or worker would
     rates = forward_rate(embedder, sorted({1, 8, batch_size}))
     best_bs = max(rates, key=rates.__getitem__)
 

@@ -24,6 +24,7 @@ import httpx
 from bench.catalog import populate
 from bench.common import forward_rate, image_sources
 from embedder import Embedder, EmbedderSettings
+from engine.engine import running_here
 from index import Catalog, IndexSettings, Store
 from workers.process import free_port
 
@@ -38,7 +39,7 @@ ROUNDS = 3  # the HTTP phases and the model-only figures alternate, so drift hit
 
 def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]:
     settings = EmbedderSettings(model=model, weights=weights, batch_size=32)
-    embedder = Embedder.load(settings)
+    embedder = running_here(Embedder.load(settings))  # as a server or worker would
     sources, _ = image_sources(None, 1)
     query = sources[0].read()
     result: dict[str, Any] = {

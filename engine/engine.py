@@ -37,9 +37,9 @@ def settings_for(store: Store, model_id: str, base: EmbedderSettings) -> Embedde
     return base.model_copy(update=json.loads(raw))
 
 
-def _sharing_cores(embedder: Embedder) -> Embedder:
-    """A model on the CPU: from now on FAISS calls in this process leave the cores' OpenMP
-    team to its forward passes (see index/threads.py)."""
+def running_here(embedder: Embedder) -> Embedder:
+    """This process runs `embedder`'s passes: on the CPU, FAISS calls in it from now on leave
+    the cores' OpenMP team to them (see index/threads.py)."""
     if embedder.device.type == "cpu":
         share_cores_with_model()
     return embedder
@@ -61,11 +61,11 @@ class Engine:
         self.store = Store(data_dir / "lancedb")
         self.blobs = BlobStore(data_dir / "blobs")
         if embedder is not None:
-            self.__dict__["embedder"] = _sharing_cores(embedder)
+            self.__dict__["embedder"] = running_here(embedder)
 
     @cached_property
     def embedder(self) -> Embedder:
-        return _sharing_cores(Embedder.load(self.embedder_settings))
+        return running_here(Embedder.load(self.embedder_settings))
 
     @property
     def active_model_id(self) -> str | None:
