@@ -12,11 +12,12 @@ import contextlib
 import math
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
@@ -24,6 +25,7 @@ from api.keys import KeyRing, grants
 from api.keys import Scope as KeyScope
 from api.ratelimit import RateLimiter
 from api.routing import RouteTable
+from index import ApiKey
 
 SCOPE_FIELD = "x-scope"
 COOKIE = "lookalike_key"
@@ -47,19 +49,46 @@ def needed_scope(table: RouteTable, scope: Scope) -> KeyScope | None:
     return KeyScope.admin if path.startswith("/v1/") or path == "/v1" else None
 
 
-def _token(scope: Scope) -> str | None:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    if headers.get("x-api-key"):
-        return headers["x-api-key"]
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    # The web page keeps its key in a SameSite=Strict cookie, so <img> requests carry it too.
-    cookies = SimpleCookie()
-    with contextlib.suppress(CookieError):
-        cookies.load(headers.get("cookie", ""))
-    cookie = cookies.get(COOKIE)
-    return unquote(cookie.value) if cookie is not None and cookie.value else None
+SAFE_METHODS = ("GET", "HEAD")
+
+
+class Credentials:
+    """What a request presents: a token and where it came from."""
+
+    def __init__(self, scope: Scope) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers = headers
+        header = headers.get("x-api-key", "").strip() or None
+        auth = headers.get("authorization", "")
+        bearer = (auth[7:].strip() or None) if auth.lower().startswith("bearer ") else None
+        self.conflict = header is not None and bearer is not None and header != bearer
+        self.from_cookie = False
+        self.token = header or bearer
+        if self.token is None:
+            # The web page's key: an HttpOnly, SameSite=Strict cookie that the server sets
+            # (POST /session), so <img> requests carry it and page scripts cannot read it.
+            cookies: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                cookies.load(headers.get("cookie", ""))
+            cookie = cookies.get(COOKIE)
+            if cookie is not None and cookie.value:
+                self.token, self.from_cookie = unquote(cookie.value), True
+
+    def same_origin(self) -> bool:
+        """A browser says where a request comes from: Sec-Fetch-Site, else Origin. A cookie
+        alone must never authorize a write that another site's page sent (CSRF)."""
+        return same_origin(self.headers)
+
+
+def same_origin(headers: dict[str, str]) -> bool:
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc == headers.get("host")
+
+
+Refusal = tuple[int, str, str, str, float]  # status, code, detail, rate bucket, its rate
 
 
 class AccessControl:
@@ -69,11 +98,13 @@ class AccessControl:
         api: FastAPI,
         keys: KeyRing,
         default_rate_per_s: float = 0.0,
+        auth_failures_per_s: float = 5.0,
     ) -> None:
         self.app = app
         self.table = RouteTable(api)
         self.keys = keys
         self.default_rate = default_rate_per_s
+        self.failure_rate = auth_failures_per_s
         self.limiter = RateLimiter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,28 +115,25 @@ class AccessControl:
             return await self.app(scope, receive, send)
         rate = self.default_rate
         client = "anon:" + (scope.get("client") or ("?", 0))[0]
-        if self.keys.enabled():
-            token = _token(scope)
-            if not token:
-                return await self._deny(
-                    scope, receive, send, 401, "unauthorized",
-                    "This route needs an API key: send it as 'Authorization: Bearer <key>' "
-                    "or in the 'X-API-Key' header.",
-                )  # fmt: skip
-            key = self.keys.verify(token)
-            if key is None:
-                return await self._deny(
-                    scope, receive, send, 401, "unauthorized",
-                    "The API key is not valid or has been revoked.",
-                )  # fmt: skip
-            if not grants(key.scopes, needed):
-                return await self._deny(
-                    scope, receive, send, 403, "forbidden",
-                    f"This key lacks the '{needed.value}' scope that this route needs.",
-                )  # fmt: skip
-            client = "key:" + key.key_id
-            rate = key.rate_per_s if key.rate_per_s is not None else rate
-            scope.setdefault("state", {})["api_key_id"] = key.key_id
+        if self.keys.due():  # LanceDB is read on a thread, never on the event loop
+            await run_in_threadpool(self.keys.reload)
+        if self.keys.enabled(fresh=False):
+            checked = self._check(scope, needed)
+            if isinstance(checked, tuple):
+                # Refused requests count against the caller: a key cannot be guessed at line
+                # rate, and a key without the scope still spends its own rate.
+                status, code, detail, bucket, bucket_rate = checked
+                wait = self.limiter.take(bucket, bucket_rate) if bucket_rate > 0 else 0.0
+                if wait > 0:
+                    return await self._deny(
+                        scope, receive, send, 429, "rate_limited",
+                        f"Too many refused requests: this client may send {bucket_rate:g} "
+                        "per second.", retry_after=wait,
+                    )  # fmt: skip
+                return await self._deny(scope, receive, send, status, code, detail)
+            client = "key:" + checked.key_id
+            rate = checked.rate_per_s if checked.rate_per_s is not None else rate
+            scope.setdefault("state", {})["api_key_id"] = checked.key_id
         if rate > 0:
             wait = self.limiter.take(client, rate)
             if wait > 0:
@@ -115,6 +143,45 @@ class AccessControl:
                     retry_after=wait,
                 )  # fmt: skip
         await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, needed: KeyScope) -> ApiKey | Refusal:
+        """The request's key, or why it is refused."""
+        creds = Credentials(scope)
+        failures = "fail:" + (scope.get("client") or ("?", 0))[0]
+        if creds.conflict:
+            return (
+                401, "unauthorized",
+                "The X-API-Key and Authorization headers carry different keys; send one.",
+                failures, self.failure_rate,
+            )  # fmt: skip
+        if not creds.token:
+            return (
+                401, "unauthorized",
+                "This route needs an API key: send it as 'Authorization: Bearer <key>' "
+                "or in the 'X-API-Key' header.",
+                failures, self.failure_rate,
+            )  # fmt: skip
+        key = self.keys.verify(creds.token, fresh=False)
+        if key is None:
+            return (
+                401, "unauthorized", "The API key is not valid or has been revoked.",
+                failures, self.failure_rate,
+            )  # fmt: skip
+        key_rate = key.rate_per_s if key.rate_per_s is not None else self.default_rate
+        if creds.from_cookie and scope["method"] not in SAFE_METHODS and not creds.same_origin():
+            return (
+                403, "cross_origin",
+                "A request authorized by the page's cookie must come from this server's own "
+                "page; send the key in a header instead.",
+                "key:" + key.key_id, key_rate,
+            )  # fmt: skip
+        if not grants(key.scopes, needed):
+            return (
+                403, "forbidden",
+                f"This key lacks the '{needed.value}' scope that this route needs.",
+                "key:" + key.key_id, key_rate,
+            )  # fmt: skip
+        return key
 
     @staticmethod
     async def _deny(

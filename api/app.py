@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessControl, install_security_schemes
@@ -16,7 +17,19 @@ from api.errors import install_error_handlers
 from api.keys import KeyRing
 from api.limits import BodySizeLimit
 from api.observe import Observe
-from api.routes import drift, health, ingest, items, jobs, keys, metrics, reindex, search
+from api.routes import (
+    drift,
+    health,
+    ingest,
+    items,
+    jobs,
+    keys,
+    metrics,
+    reindex,
+    search,
+    session,
+)
+from api.security import SecurityHeaders, install_docs
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
@@ -51,6 +64,8 @@ def create_app(
         version="0.1.0",
         summary="Visual similarity search: upload a catalog, ask what looks like this.",
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets below, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -60,6 +75,7 @@ def create_app(
         api=app,
         keys=keyring,
         default_rate_per_s=settings.rate_limit_per_s,
+        auth_failures_per_s=settings.auth_failures_per_s,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -68,10 +84,13 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, metrics, items, ingest, search, jobs, reindex, keys, drift):
+    for module in (health, metrics, items, ingest, search, jobs, reindex, keys, drift, session):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_docs(app)
 
-    app.add_middleware(Observe, api=app)  # outermost: ids and metrics for every answer
+    app.add_middleware(Observe, api=app)  # ids and metrics for every answer
+    app.add_middleware(SecurityHeaders)  # outermost: every answer carries them, errors too
     install_security_schemes(app)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)

@@ -21,6 +21,7 @@ from api.keys import KeyRing
 from api.settings import ApiSettings
 from engine import Engine, Outcome, Source
 from engine.engine import settings_for
+from engine.metrics import compact
 from index import ACTIVE_MODEL, Catalog, Job
 from workers.jobs import FINAL
 from workers.queue import JobQueue, LocalQueue
@@ -131,7 +132,9 @@ class Services:
             loop.create_task(self._follow()),
             loop.create_task(self._every(reconcile_s, lambda: self.queue.reconcile())),
             loop.create_task(self._every(self.settings.save_every_s, self.save_if_changed)),
-            loop.create_task(self._every(self.settings.compact_every_s, self.engine.store.compact)),
+            loop.create_task(
+                self._every(self.settings.compact_every_s, lambda: compact(self.engine.store))
+            ),
         ]
 
     async def _every(self, seconds: float, fn: Any) -> None:

@@ -40,6 +40,12 @@ class ApiSettings(BaseSettings):
         description="Requests per second per API key (per address without keys); 0 = no limit. "
         "A key created with its own rate overrides it.",
     )
+    auth_failures_per_s: float = Field(
+        5.0,
+        ge=0,
+        description="Refused requests (a wrong or missing key) per second per address before "
+        "they answer 429 (a burst of twice as many is allowed); 0 = no limit.",
+    )
     save_every_s: float = Field(
         300.0, gt=0, description="How often the index is saved when it changed."
     )

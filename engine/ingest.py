@@ -23,7 +23,14 @@ from typing import Any
 from embedder import Embedder, EmbedderError, Prepared
 from engine.engine import Engine
 from engine.errors import EngineError, SourceNotFoundError
-from engine.metrics import BATCH_SIZE, IMAGES_EMBEDDED, IMAGES_FAILED, observe_prepared, timed
+from engine.metrics import (
+    BATCH_SIZE,
+    IMAGES_EMBEDDED,
+    IMAGES_FAILED,
+    compact,
+    observe_prepared,
+    timed,
+)
 from engine.settings import EngineSettings
 from engine.sources import is_url
 from index import Item, ItemNotFoundError, ItemStatus, content_id
@@ -162,7 +169,14 @@ def register(
     for chunk in _chunks(sources, 256):
         read = list(pool.map(lambda s: _read(engine, s), chunk))
         ids = [item_id for _, data, item_id, _ in read if data is not None and item_id]
-        done = engine.store.embedded_ids(model_id, dim, ids)
+        # Skipped: items whose row says embedded and whose vector is there. A vector without
+        # its row (an item deleted while a worker embedded it) or a row still queued is
+        # registered again, so an answer of "existed" always has an item behind it.
+        known = engine.store.get_items([item_id for _, _, item_id, _ in read if item_id])
+        with_vector = engine.store.embedded_ids(model_id, dim, ids)
+        done = {
+            i for i in with_vector if i in known and known[i].status == ItemStatus.embedded.value
+        }
         rows: list[Item] = []
         seen: set[str] = set()
         for src, data, item_id, error in read:
@@ -179,12 +193,11 @@ def register(
             rows.append(_item(item_id, src, len(data), ItemStatus.queued, None))
             outcomes.append(Outcome(src.uri, item_id, "queued"))
         # An item seen before (it failed, or a crash left it queued) keeps its creation time.
-        known = engine.store.get_items([r.id for r in rows])
         rows = [
             r.model_copy(update={"created_at": known[r.id].created_at}) if r.id in known else r
             for r in rows
         ]
-        engine.store.upsert_items(rows)
+        engine.store.register_items(rows)
     return outcomes
 
 
@@ -231,23 +244,32 @@ class _Embedding:
         BATCH_SIZE.labels("ingest").observe(len(good))
         with timed("forward"):
             vectors = self.embedder.embed_tensors([x.prepared.tensor for x in good])  # type: ignore[union-attr]
-        rows: list[Item] = []
+        results: list[dict[str, Any]] = []
         outcomes: list[Outcome] = []
         for x in loaded:
             p = x.prepared
-            update: dict[str, Any] = {
+            result: dict[str, Any] = {
+                "id": x.item.id,
                 "status": (ItemStatus.embedded if p else ItemStatus.failed).value,
                 "error": x.error,
             }
             if p is not None:
-                update.update(width=p.width, height=p.height, format=p.format)
-            rows.append(x.item.model_copy(update=update))
+                result.update(width=p.width, height=p.height, format=p.format)
+            results.append(result)
             outcomes.append(Outcome(x.item.source, x.item.id, "added" if p else "failed", x.error))
-        # Statuses first, then vectors: a crash in between leaves items whose vectors a
-        # rerun of the same batch adds (a rerun skips nothing that has no vector).
+        good_ids = [x.item.id for x in good]
+        store = self.engine.store
+        # Vectors first, then the worker's own columns of the rows: a crash in between leaves
+        # vectors whose status a rerun sets (`mark_embedded`); a PATCH made meanwhile stays.
         with timed("store"):
-            self.engine.store.update_items(rows)
-            sink([x.item.id for x in good], vectors)
+            sink(good_ids, vectors)
+            if store.set_results(results) < len(results) and good_ids:
+                # some rows were deleted while we embedded them: so must be their vectors
+                gone = set(good_ids) - store.existing_ids(good_ids)
+                store.delete_embeddings(self.embedder.model_id, sorted(gone))
+        for x in loaded:
+            if x.prepared is None:  # bytes that are no image are not kept (the row says why)
+                self.engine.blobs.delete(x.item.id)
         IMAGES_EMBEDDED.labels(self.embedder.model_id).inc(len(good))
         IMAGES_FAILED.inc(len(loaded) - len(good))
         return outcomes
@@ -266,6 +288,7 @@ def embed_items(
     model_id = embedder.model_id
     done = engine.store.embedded_ids(model_id, embedder.dim, list(item_ids))
     outcomes = [Outcome("", i, "skipped") for i in item_ids if i in done]
+    engine.store.mark_embedded(sorted(done))
     todo = [i for i in dict.fromkeys(item_ids) if i not in done]
     if progress and outcomes:
         progress(len(outcomes))
@@ -318,7 +341,7 @@ def ingest(
         else:
             report.outcomes.append(o)
     if report.added:
-        engine.store.compact()
+        compact(engine.store)
         catalog.refresh()  # records the version that now covers our own writes
         catalog.save()
     report.seconds = time.perf_counter() - start

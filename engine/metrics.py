@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from prometheus_client import Counter, Gauge, Histogram
 
 from embedder import Prepared
+from index import Store
 
 STAGE_SECONDS = Histogram(
     "lookalike_stage_seconds",
@@ -41,3 +42,16 @@ def timed(stage: str) -> Iterator[None]:
 def observe_prepared(prepared: Prepared) -> None:
     STAGE_SECONDS.labels("decode").observe(prepared.decode_s)
     STAGE_SECONDS.labels("preprocess").observe(prepared.preprocess_s)
+
+
+UPKEEP_FAILURES = Counter(
+    "lookalike_upkeep_failures_total",
+    "LanceDB upkeep that failed (compaction, id indexes); logged with the reason.",
+    ["task"],
+)
+
+
+def compact(store: Store) -> None:
+    """Compact the store's tables, counting what failed (Store.compact logs why)."""
+    for task in store.compact():
+        UPKEEP_FAILURES.labels(task).inc()

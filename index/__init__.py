@@ -17,7 +17,7 @@ from index.filters import MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
 from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
-from index.store import Store
+from index.store import Store, sql_str, sql_time
 from index.vectors import VectorIndex, as_matrix, label_of
 
 __all__ = [
@@ -52,4 +52,6 @@ __all__ = [
     "load_index",
     "read_manifest",
     "save_index",
+    "sql_str",
+    "sql_time",
 ]

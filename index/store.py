@@ -5,25 +5,26 @@ LanceDB is the source of truth; every FAISS index can be rebuilt from what is he
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 from lancedb.pydantic import LanceModel
 
 from index.errors import ItemNotFoundError
-from index.schemas import ApiKey, Batch, BatchState, Item, Job, embedding_schema
+from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, embedding_schema
 
 if TYPE_CHECKING:
     from lancedb.table import Table
 
+log = logging.getLogger(__name__)
 ITEMS = "items"
 JOBS = "jobs"
 BATCHES = "batches"
@@ -46,6 +47,35 @@ def sql_str(value: str) -> str:
 
 def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def sql_time(value: datetime) -> str:
+    """A timestamp literal for a filter; stored times are UTC without a zone."""
+    return f"timestamp '{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
+
+
+M = TypeVar("M", bound=LanceModel)
+
+
+def rows_as(model: type[M], rows: Iterable[dict[str, Any]]) -> list[M]:
+    """Table rows as their pydantic model (a search hands back extra columns, e.g. _distance)."""
+    fields = model.model_fields
+    return [model(**{k: r[k] for k in fields}) for r in rows]
+
+
+def upsert(table: Table, key: str, rows: Sequence[dict[str, Any]] | pa.Table) -> None:
+    """Insert rows, or overwrite the rows with the same key: only for rows that one writer
+    creates whole (a new job, a new key); every later change is a column update."""
+    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+
+
+def partial(model: type[LanceModel], rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Rows holding only some of a table's columns, typed as the table's, for a merge that
+    writes just those columns."""
+    full = model.to_arrow_schema()
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    schema = pa.schema([full.field(n) for n in names])
+    return pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
 
 
 def embeddings_table_name(model_id: str) -> str:
@@ -92,31 +122,58 @@ class Store:
             found.update(rows.to_arrow().column("id").to_pylist())
         return found
 
-    def upsert_items(self, items: Sequence[Item]) -> None:
-        """Insert new items and overwrite the rows of known ones, in one write."""
+    def register_items(self, items: Sequence[Item]) -> None:
+        """Insert new items; re-register known ones (a retry after a failure, a crash that left
+        them queued) unless a worker has embedded them meanwhile. Registration owns the
+        client's columns and sets the status back to queued; it keeps `created_at`."""
         if not items:
             return
         rows = [it.model_dump() for it in _last_per_id(items)]
         (
             self.items.merge_insert("id")
-            .when_matched_update_all()
+            .when_matched_update_all(where=f"target.status <> '{ItemStatus.embedded.value}'")
             .when_not_matched_insert_all()
             .execute(rows)
         )
 
-    def update_items(self, items: Sequence[Item]) -> None:
-        """Overwrite the rows of items that still exist, in one write; never re-creates one
-        that was deleted meanwhile (a worker finishing a batch after a DELETE)."""
-        if not items:
-            return
-        rows = [it.model_dump() for it in _last_per_id(items)]
-        self.items.merge_insert("id").when_matched_update_all().execute(rows)
+    WORKER_COLUMNS = ("status", "error", "width", "height", "format")
+
+    def set_results(self, results: Sequence[dict[str, Any]]) -> int:
+        """A worker's outcome per item (`id` and WORKER_COLUMNS only), in one write; returns
+        how many rows it changed. Only those columns change, so a PATCH made during the
+        forward pass stays; an item deleted meanwhile is not re-created."""
+        if not results:
+            return 0
+        unknown = {k for r in results for k in r} - {"id", *self.WORKER_COLUMNS}
+        if unknown:
+            raise ValueError(f"A worker does not write {sorted(unknown)}.")
+        rows = list({r["id"]: r for r in results}.values())
+        merge = self.items.merge_insert("id").when_matched_update_all()
+        return int(merge.execute(partial(Item, rows)).num_updated_rows)
+
+    def mark_embedded(self, ids: Sequence[str]) -> None:
+        """Items that have their vector but not the status (a crash between the two writes,
+        a re-registration racing the worker): the status follows the vector."""
+        rows = [{"id": i, "status": ItemStatus.embedded.value, "error": None} for i in ids]
+        if rows:
+            (
+                self.items.merge_insert("id")
+                .when_matched_update_all(where=f"target.status <> '{ItemStatus.embedded.value}'")
+                .execute(partial(Item, rows))
+            )
+
+    def update_item(self, item_id: str, **values: Any) -> Item:
+        """Write only the given columns of one item (a PATCH owns metadata and client key)."""
+        done = self.items.update(where=f"id = {sql_str(item_id)}", values=values)
+        if done.rows_updated == 0:
+            raise ItemNotFoundError(f"No item has the id '{item_id[:80]}'.")
+        return self.get_item(item_id)
 
     def get_items(self, ids: Sequence[str]) -> dict[str, Item]:
         out: dict[str, Item] = {}
         for chunk in _chunks(list(dict.fromkeys(ids))):
-            for row in self.items.search().where(_in("id", chunk)).limit(None).to_list():
-                out[row["id"]] = Item(**{k: row[k] for k in Item.model_fields})
+            rows = self.items.search().where(_in("id", chunk)).limit(None).to_list()
+            out.update((it.id, it) for it in rows_as(Item, rows))
         return out
 
     def get_item(self, item_id: str) -> Item:
@@ -127,7 +184,7 @@ class Store:
 
     def find_by_client_key(self, key: str) -> list[Item]:
         rows = self.items.search().where(f"client_key = {sql_str(key)}").limit(None).to_list()
-        return [Item(**{k: r[k] for k in Item.model_fields}) for r in rows]
+        return rows_as(Item, rows)
 
     def delete_items(self, ids: Sequence[str]) -> None:
         for chunk in _chunks(list(ids)):
@@ -141,7 +198,7 @@ class Store:
 
     def failed_items(self) -> list[Item]:
         rows = self.items.search().where("status = 'failed'").limit(None).to_list()
-        return [Item(**{k: r[k] for k in Item.model_fields}) for r in rows]
+        return rows_as(Item, rows)
 
     # ---- embeddings --------------------------------------------------------------------
     def _embedding_tables(self) -> list[str]:
@@ -163,9 +220,6 @@ class Store:
             table = self._tables[name] = self._db.open_table(name)
         return table
 
-    def has_embeddings(self, model_id: str) -> bool:
-        return embeddings_table_name(model_id) in _table_names(self._db)
-
     def add_embeddings(self, model_id: str, item_ids: Sequence[str], vectors: np.ndarray) -> None:
         """Write a batch of vectors in one LanceDB write; an id already there is left alone."""
         if not item_ids:
@@ -176,6 +230,13 @@ class Store:
             for i, v in zip(item_ids, vectors, strict=True)
         ]
         table.merge_insert("item_id").when_not_matched_insert_all().execute(rows)
+
+    def delete_embeddings(self, model_id: str, item_ids: Sequence[str]) -> None:
+        """Drop vectors of one model (written for items deleted while they were embedded)."""
+        name = embeddings_table_name(model_id)
+        if name in self._tables or name in _table_names(self._db):
+            for chunk in _chunks(list(item_ids)):
+                self._open(name).delete(_in("item_id", chunk))
 
     def embedded_ids(self, model_id: str, dim: int, among: Sequence[str] | None = None) -> set[str]:
         if among is None:
@@ -244,72 +305,73 @@ class Store:
         q = self.items.search()
         if status is not None:
             q = q.where(f"status = {sql_str(status)}")
-        rows = [Item(**{k: r[k] for k in Item.model_fields}) for r in q.limit(None).to_list()]
+        rows = rows_as(Item, q.limit(None).to_list())
         return sorted(rows, key=lambda it: (it.created_at, it.id))
 
-    def update_item(self, item_id: str, **values: Any) -> Item:
-        item = self.get_item(item_id)
-        updated = item.model_copy(update=values)
-        self.upsert_items([updated])
-        return updated
-
     # ---- jobs ---------------------------------------------------------------------------
-    def save_job(self, job: Job) -> None:
-        self.jobs.merge_insert(
-            "id"
-        ).when_matched_update_all().when_not_matched_insert_all().execute([job.model_dump()])
+    def create_job(self, job: Job) -> None:
+        """A new job row, written whole once; every later change goes through `update_job`."""
+        upsert(self.jobs, "id", [job.model_dump()])
+
+    def update_job(self, job_id: str, when: Sequence[str] | None = None, **values: Any) -> bool:
+        """Write some columns of a job, only while its status is one of `when` (any status
+        when None); False when the job was not in such a state (another writer moved it)."""
+        where = f"id = {sql_str(job_id)}"
+        if when is not None:
+            where += " AND " + _in("status", when)
+        return self.jobs.update(where=where, values=values).rows_updated > 0
 
     def get_job(self, job_id: str) -> Job:
         rows = self.jobs.search().where(f"id = {sql_str(job_id)}").limit(1).to_list()
         if not rows:
             raise ItemNotFoundError(f"No job has the id '{job_id[:80]}'.")
-        return Job(**{k: rows[0][k] for k in Job.model_fields})
+        return rows_as(Job, rows)[0]
 
     def job_counts(self) -> dict[str, int]:
         col = self.jobs.search().select(["status"]).limit(None).to_arrow().column("status")
         return dict(Counter(col.to_pylist()))
 
     def list_jobs(self, limit: int = 50) -> list[Job]:
-        rows = [
-            Job(**{k: r[k] for k in Job.model_fields})
-            for r in self.jobs.search().limit(None).to_list()
-        ]
+        rows = rows_as(Job, self.jobs.search().limit(None).to_list())
         return sorted(rows, key=lambda j: j.created_at, reverse=True)[:limit]
 
     # ---- batches of a job ---------------------------------------------------------------
-    def save_batches(self, batches: Sequence[Batch]) -> None:
-        if not batches:
-            return
-        rows = [b.model_dump() for b in batches]
-        self.batches.merge_insert(
-            "key"
-        ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+    def create_batches(self, batches: Sequence[Batch]) -> None:
+        if batches:
+            upsert(self.batches, "key", [b.model_dump() for b in batches])
+
+    def update_batches(self, where: str, when: Sequence[str] | None = None, **values: Any) -> int:
+        """Write some columns of the batches matching `where` whose state is one of `when`;
+        returns how many changed."""
+        if when is not None:
+            where = f"({where}) AND " + _in("state", when)
+        return int(self.batches.update(where=where, values=values).rows_updated)
+
+    def update_batch(self, key: str, when: Sequence[str] | None = None, **values: Any) -> bool:
+        return self.update_batches(f"key = {sql_str(key)}", when, **values) > 0
 
     def job_batches(self, job_id: str, state: str | None = None) -> list[Batch]:
         where = f"job_id = {sql_str(job_id)}"
         if state is not None:
             where += f" AND state = {sql_str(state)}"
         rows = self.batches.search().where(where).limit(None).to_list()
-        return sorted(
-            (Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows), key=lambda b: b.batch_no
-        )
+        return sorted(rows_as(Batch, rows), key=lambda b: b.batch_no)
 
-    def stale_batches(self, older_than: Any) -> list[Batch]:
-        """Queued batches last sent before `older_than` (a datetime): candidates to resend."""
-        queued = f"state = '{BatchState.queued.value}'"
-        rows = self.batches.search().where(queued).limit(None).to_list()
-        batches = [Batch(**{k: r[k] for k in Batch.model_fields}) for r in rows]
-        return [b for b in batches if b.sent_at < older_than]
+    def stale_batches(self, older_than: datetime) -> list[Batch]:
+        """Queued batches last sent before `older_than`: candidates to resend."""
+        where = f"state = '{BatchState.queued.value}' AND sent_at < {sql_time(older_than)}"
+        return rows_as(Batch, self.batches.search().where(where).limit(None).to_list())
 
     # ---- API keys -----------------------------------------------------------------------
-    def save_key(self, key: ApiKey) -> None:
-        self.keys.merge_insert(
-            "key_id"
-        ).when_matched_update_all().when_not_matched_insert_all().execute([key.model_dump()])
+    def create_key(self, key: ApiKey) -> None:
+        upsert(self.keys, "key_id", [key.model_dump()])
+
+    def revoke_key(self, key_id: str) -> bool:
+        done = self.keys.update(where=f"key_id = {sql_str(key_id)}", values={"revoked": True})
+        return done.rows_updated > 0
 
     def list_keys(self) -> list[ApiKey]:
-        rows = self.keys.search().limit(None).to_list()
-        keys = [ApiKey(**{k: r[k] for k in ApiKey.model_fields}) for r in rows]
+        keys = rows_as(ApiKey, self.keys.search().limit(None).to_list())
         return sorted(keys, key=lambda k: k.created_at)
 
     def keys_version(self) -> int:
@@ -321,10 +383,7 @@ class Store:
         return rows[0]["value"] if rows else None
 
     def set_state(self, key: str, value: str) -> None:
-        row = [{"key": key, "value": value}]
-        self._state.merge_insert(
-            "key"
-        ).when_matched_update_all().when_not_matched_insert_all().execute(row)
+        upsert(self._state, "key", [{"key": key, "value": value}])
 
     def ensure_indexes(self) -> None:
         """BTREE indexes on the id columns of tables past INDEX_AT rows; rows written since
@@ -337,16 +396,26 @@ class Store:
             if table.count_rows() >= INDEX_AT:
                 table.create_scalar_index(column, index_type="BTREE", replace=False)
 
-    def compact(self) -> None:
+    def compact(self) -> list[str]:
         """Merge the small fragments that many writes leave behind, and drop versions older
         than ten minutes: every upload is a commit, and a long-running server reads better
-        (and holds less memory) over a few large fragments than over thousands of small ones."""
+        (and holds less memory) over a few large fragments than over thousands of small ones.
+
+        Returns what failed, each logged: upkeep loses nothing when it fails, but a failure
+        that repeats (a full disk, a commit conflict every time) must be seen."""
+        failed: list[str] = []
         for name in (ITEMS, JOBS, BATCHES, *self._embedding_tables()):
-            # compaction is an optimisation; a failure loses nothing
-            with contextlib.suppress(Exception):
+            try:
                 self._open(name).optimize(cleanup_older_than=timedelta(minutes=10))
-        with contextlib.suppress(Exception):
+            except Exception as exc:
+                log.warning("compacting the %s table failed: %s", name, exc)
+                failed.append("compact")
+        try:
             self.ensure_indexes()
+        except Exception as exc:
+            log.warning("building the id indexes failed: %s", exc)
+            failed.append("index")
+        return failed
 
 
 def _chunks(values: list[str], size: int = _IN_CHUNK) -> Iterable[list[str]]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index import Batch, BatchState, Job, JobStatus, Store
+from index import Batch, BatchState, Job, JobStatus, Store, sql_str, sql_time
 
 log = logging.getLogger(__name__)
 Send = Callable[[Batch, dict[str, Any]], None]
@@ -48,7 +48,7 @@ def add_batches(
         )
         for n, start in enumerate(range(0, len(item_ids), batch_size))
     ]
-    store.save_batches(batches)
+    store.create_batches(batches)
     for batch in batches:
         send(batch, model)
     return batches
@@ -83,7 +83,12 @@ def create_job(
     update = {"status": JobStatus.running.value, "skipped": skipped, "failed": failed}
     job = job.model_copy(update=update)
     # Rows first, messages second: a message lost after this point is found and resent.
-    store.save_job(job)
+    if job_id is None:
+        store.create_job(job)
+    else:  # announced as queued; a cancel that came meanwhile wins, and nothing is sent
+        values = {k: getattr(job, k) for k in ("total", "params_json", *update)}
+        if not store.update_job(job.id, when=[JobStatus.queued.value], **values):
+            return store.get_job(job.id)
     add_batches(store, job, item_ids, batch_size, send, model)
     return job if item_ids else refresh_job(store, job.id, send)
 
@@ -106,8 +111,10 @@ def batch_counts(job: Job, batches: Sequence[Batch]) -> dict[str, Any]:
 def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     """Sum the batch counts into the job row, and close it when every batch is finished.
 
-    A reindex job is closed by `finish_reindex`, which may add batches (items that arrived
-    while it ran) through `send` before it switches the catalog over.
+    The write is conditional on the job still running: a cancel written by another process
+    while this one summed is never undone. A reindex job is closed by `finish_reindex`,
+    which may add batches (items that arrived while it ran) through `send` before it
+    switches the catalog over.
     """
     job = store.get_job(job_id)
     if job.status in FINAL or job.status == JobStatus.queued.value:  # queued: still registering
@@ -122,53 +129,66 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     if finished:
         update["status"] = JobStatus.done.value
     refreshed = job.model_copy(update=update)
-    if any(
-        refreshed.model_dump()[k] != job.model_dump()[k]
-        for k in ("done", "failed", "skipped", "status")
-    ):
-        store.save_job(refreshed)
+    changed = any(
+        getattr(refreshed, k) != getattr(job, k) for k in ("done", "failed", "skipped", "status")
+    )
+    if changed and not store.update_job(job_id, when=[JobStatus.running.value], **update):
+        return store.get_job(job_id)  # another writer moved it first
     return refreshed
 
 
 def cancel_job(store: Store, job_id: str) -> Job:
-    job = store.get_job(job_id)
-    if job.status in (JobStatus.done.value, JobStatus.failed.value):
-        return job
-    job = job.model_copy(update={"status": JobStatus.cancelled.value, "updated_at": now()})
-    store.save_job(job)
-    return job
+    """Cancel a job that has not ended; batches not yet started are skipped by the workers."""
+    store.update_job(
+        job_id,
+        when=[JobStatus.queued.value, JobStatus.running.value],
+        status=JobStatus.cancelled.value,
+        updated_at=now(),
+    )
+    return store.get_job(job_id)
 
 
 def resume_job(store: Store, job_id: str, send: Send) -> Job:
     """Send again every batch that is not done; what was done is skipped by the tasks."""
+    resumed = store.update_job(
+        job_id, when=[JobStatus.cancelled.value], status=JobStatus.running.value, updated_at=now()
+    )
     job = store.get_job(job_id)
-    if job.status != JobStatus.cancelled.value:
+    if not resumed:
         return job
-    job = job.model_copy(update={"status": JobStatus.running.value, "updated_at": now()})
-    store.save_job(job)
-    pending = [b for b in store.job_batches(job_id) if b.state != BatchState.done.value]
     stamp = now()
-    pending = [
-        b.model_copy(update={"state": BatchState.queued.value, "sent_at": stamp}) for b in pending
-    ]
-    store.save_batches(pending)
+    store.update_batches(
+        f"job_id = {sql_str(job_id)}",
+        when=[BatchState.queued.value, BatchState.cancelled.value],
+        state=BatchState.queued.value,
+        sent_at=stamp,
+    )
     model = job_model(job)
-    for batch in pending:
+    for batch in store.job_batches(job_id, BatchState.queued.value):
         send(batch, model)
     return job
 
 
 def reconcile(store: Store, stale_after_s: float, send: Send) -> int:
-    """Resend queued batches silent for longer than `stale_after_s`; returns how many."""
-    stale = store.stale_batches(now() - timedelta(seconds=stale_after_s))
+    """Resend queued batches silent for longer than `stale_after_s`; returns how many.
+
+    A batch is resent only by whoever moves its `sent_at` while it is still queued and still
+    stale: a batch that finished meanwhile, or that another reconciler (a second API, a
+    waiting CLI) resent first, is left alone."""
+    cutoff = now() - timedelta(seconds=stale_after_s)
     resent = 0
-    for batch in stale:
+    for batch in store.stale_batches(cutoff):
         job = store.get_job(batch.job_id)
         if job.status != JobStatus.running.value:
             continue
-        store.save_batches([batch.model_copy(update={"sent_at": now()})])
-        send(batch, job_model(job))
-        resent += 1
+        claimed = store.update_batches(
+            f"key = {sql_str(batch.key)} AND sent_at < {sql_time(cutoff)}",
+            when=[BatchState.queued.value],
+            sent_at=now(),
+        )
+        if claimed:
+            send(batch, job_model(job))
+            resent += 1
     if resent:
         log.warning("reconciler resent %d batches", resent)
     return resent
@@ -193,8 +213,11 @@ def run_batch(
         return {"skipped": len(item_ids)}  # an earlier delivery finished it
     job = store.get_job(job_id)
     if job.status == JobStatus.cancelled.value:
-        store.save_batches(
-            [batch.model_copy(update={"state": BatchState.cancelled.value, "updated_at": now()})]
+        store.update_batch(
+            batch.key,
+            when=[BatchState.queued.value],
+            state=BatchState.cancelled.value,
+            updated_at=now(),
         )
         return {"cancelled": len(item_ids)}
     outcomes = embed(item_ids)
@@ -204,7 +227,11 @@ def run_batch(
         "done": sum(1 for o in outcomes if o.status in ("added", "skipped")),
         "failed": sum(1 for o in outcomes if o.status == "failed"),
     }
-    update = {"state": BatchState.done.value, **counts, "updated_at": now()}
-    store.save_batches([batch.model_copy(update=update)])
+    # The work is done whatever the batch's state became meanwhile (cancelled, resent):
+    # only a batch already counted as done is left as it is, so nothing counts twice.
+    when = [BatchState.queued.value, BatchState.cancelled.value]
+    store.update_batch(
+        batch.key, when=when, state=BatchState.done.value, updated_at=now(), **counts
+    )
     refresh_job(store, job_id, send)
     return counts

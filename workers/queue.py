@@ -19,7 +19,7 @@ from typing import Any
 from engine import Engine, Source
 from engine.engine import model_of
 from engine.ingest import Outcome, embed_items, register
-from index import Batch, Job
+from index import Batch, Job, JobStatus
 from workers.jobs import (
     FINAL,
     cancel_job,
@@ -78,15 +78,16 @@ class JobQueue:
     def ingest_later(self, sources: Sequence[Source], kind: str) -> Job:
         """Announce the job now; fetch and register in the background (URLs take a while)."""
         job = Job.new(uuid.uuid4().hex, kind, total=len(sources))
-        self.engine.store.save_job(job)
+        self.engine.store.create_job(job)
 
         def run() -> None:
             try:
                 self.ingest(sources, kind, job_id=job.id)
             except Exception as exc:
                 log.exception("registering job %s failed", job.id)
-                failed = job.model_copy(update={"status": "failed", "error": str(exc)})
-                self.engine.store.save_job(failed)
+                self.engine.store.update_job(
+                    job.id, when=[JobStatus.queued.value], status="failed", error=str(exc)
+                )
 
         context = contextvars.copy_context()  # the request id goes with the registration
         threading.Thread(

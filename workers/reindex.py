@@ -72,9 +72,10 @@ def finish_reindex(store: Store, job_id: str, send: Send | None) -> Job:
         if job.status in FINAL:
             return job
         batches = store.job_batches(job_id)
-        job = job.model_copy(update=batch_counts(job, batches))
+        counts = batch_counts(job, batches)
+        job = job.model_copy(update=counts)
         if any(b.state == BatchState.queued.value for b in batches):
-            store.save_job(job)
+            _save(store, job, **counts)
             return job
         return _finish(store, job, send)
 
@@ -92,19 +93,15 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
     missing = [i for i in missing if i not in failed_items]
     if missing and params.get("rounds", 1) < MAX_ROUNDS and send is not None:
         params["rounds"] = params.get("rounds", 1) + 1
-        job = job.model_copy(
-            update={
-                "total": job.total + len(missing),
-                "params_json": json.dumps(params),
-                "status": JobStatus.running.value,
-            }
-        )
-        store.save_job(job)
+        update = {"total": job.total + len(missing), "params_json": json.dumps(params)}
+        job = job.model_copy(update=update)
+        if not _save(store, job, **update):
+            return store.get_job(job.id)  # cancelled meanwhile: no new round
         add_batches(store, job, missing, int(params.get("batch_size", 128)), send, params["model"])
         return job
     if missing:
         if send is None:  # the caller cannot send; whoever polls next with a sender will
-            store.save_job(job)
+            _save(store, job, done=job.done, failed=job.failed, skipped=job.skipped)
             return job
         return _close(
             store,
@@ -112,16 +109,24 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
             JobStatus.failed,
             f"{len(missing)} items still have no {target} vector; not switched.",
         )
+    if store.get_job(job.id).status != JobStatus.running.value:
+        return store.get_job(job.id)  # cancelled while we checked: no switch
     store.set_state(PREVIOUS_MODEL, source)
     store.set_state(ACTIVE_MODEL, target)  # the switch: one state write
     log.warning("switched the catalog from %s to %s", source, target)
     return _close(store, job, JobStatus.done, None)
 
 
+def _save(store: Store, job: Job, **values: Any) -> bool:
+    """Write the given columns while the job is still running (a cancel elsewhere wins)."""
+    return store.update_job(job.id, when=[JobStatus.running.value], updated_at=now(), **values)
+
+
 def _close(store: Store, job: Job, status: JobStatus, error: str | None) -> Job:
-    job = job.model_copy(update={"status": status.value, "error": error, "updated_at": now()})
-    store.save_job(job)
-    return job
+    closed = {"status": status.value, "error": error, "done": job.done, "failed": job.failed}
+    if not _save(store, job, **closed):
+        return store.get_job(job.id)
+    return job.model_copy(update={**closed, "updated_at": now()})
 
 
 def rollback(queue: JobQueue) -> dict[str, Any]:

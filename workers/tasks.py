@@ -66,9 +66,12 @@ def embed_batch(
     try:
         gatherer = _gatherer(key)
     except WeightsUnavailableError as exc:
-        job = engine.store.get_job(job_id)
-        failed = job.model_copy(update={"status": JobStatus.failed.value, "error": str(exc)})
-        engine.store.save_job(failed)
+        engine.store.update_job(
+            job_id,
+            when=[JobStatus.queued.value, JobStatus.running.value],
+            status=JobStatus.failed.value,
+            error=str(exc),
+        )
         return {"failed": len(item_ids)}
     counts = run_batch(engine.store, job_id, batch_no, item_ids, gatherer.embed, send=_send)
     log.info("batch %s:%s: %s", job_id, batch_no, counts)

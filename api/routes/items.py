@@ -307,9 +307,16 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
         except ValueError as exc:
             raise ApiError(422, "bad_metadata", str(exc)) from exc
     if patch.client_key is not None:
+        try:
+            check_client_key(patch.client_key)
+        except ValueError as exc:
+            raise ApiError(422, "bad_client_key", str(exc)) from exc
         values["client_key"] = patch.client_key
-    with services.write_lock:
-        return ItemOut.of(services.engine.store.update_item(item_id, **values))
+    if not values:
+        return ItemOut.of(services.engine.store.get_item(item_id))
+    # one conditional write of the PATCH's own columns: a worker's status write beside it
+    # (another process) is kept, and so is this
+    return ItemOut.of(services.engine.store.update_item(item_id, **values))
 
 
 @router.delete(
@@ -323,9 +330,9 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
 def delete_item(services: ServicesDep, item_id: str) -> Response:
     engine = services.engine
     engine.store.get_item(item_id)
-    with services.write_lock:
-        engine.catalog.delete([item_id])
-        engine.blobs.delete(item_id)
-        for thumb in services.thumbs_dir.glob(f"*/{item_id[:2]}/{item_id}.jpg"):
-            thumb.unlink(missing_ok=True)
+    # a worker embedding the item meanwhile removes the vector it wrote (engine/ingest.py)
+    engine.catalog.delete([item_id])
+    engine.blobs.delete(item_id)
+    for thumb in services.thumbs_dir.glob(f"*/{item_id[:2]}/{item_id}.jpg"):
+        thumb.unlink(missing_ok=True)
     return Response(status_code=204)

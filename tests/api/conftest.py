@@ -12,7 +12,12 @@ from engine import Engine
 
 @pytest.fixture
 def api_settings() -> ApiSettings:
-    return ApiSettings(max_body_bytes=5 * 1024 * 1024, max_files_per_request=20, max_k=50)
+    return ApiSettings(
+        max_body_bytes=5 * 1024 * 1024,
+        max_files_per_request=20,
+        max_k=50,
+        auth_failures_per_s=0,  # the access tests send hundreds of refused requests on purpose
+    )
 
 
 @pytest.fixture

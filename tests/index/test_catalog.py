@@ -26,7 +26,7 @@ def make(
     store = Store(tmp_path / "lancedb")
     catalog = Catalog(store, model, dim, IndexSettings(data_dir=tmp_path, use_gpu="never"))
     some, vecs = ids(n), unit_vectors(n, dim)
-    store.upsert_items(items(some))
+    store.register_items(items(some))
     catalog.add(some, vecs)
     return catalog, some, vecs
 
@@ -73,7 +73,7 @@ def test_save_load_and_catch_up(tmp_path: Path) -> None:
     assert manifest is not None and manifest.count == 30 and manifest.model_id == MODEL
     # rows written after the save, and a delete, through the store alone (another process)
     more, more_vecs = ids(5, "late"), unit_vectors(5, DIM, seed=9)
-    catalog.store.upsert_items(items(more))
+    catalog.store.register_items(items(more))
     catalog.store.add_embeddings(MODEL, more, more_vecs)
     catalog.store.delete_items(some[:1])
     reopened = Catalog(catalog.store, MODEL, DIM, catalog.settings)

@@ -123,10 +123,10 @@ def test_catalog_growing_past_exact_search_is_rebuilt_and_loads_as_such(
     gen = ClusteredVectors(DIM, clusters=20, latent=8)
     catalog = Catalog(store, "toy.none.gem.64", DIM, s)
     first, vecs = ids(3000), gen.matrix(3000)
-    store.upsert_items(items(first[:500]))
+    store.register_items(items(first[:500]))
     catalog.add(first[:500], vecs[:500])
     assert catalog.index.index_type == "flat" and not catalog.replan()
-    store.upsert_items(items(first[500:]))
+    store.register_items(items(first[500:]))
     catalog.add(first[500:], vecs[500:])  # served exact until the background check runs
     assert catalog.index.index_type == "flat"
     assert catalog.replan()

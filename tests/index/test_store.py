@@ -14,8 +14,8 @@ from tests.index.helpers import ids, items, unit_vectors
 def test_items_round_trip_and_upsert(tmp_path: Path) -> None:
     store = Store(tmp_path)
     some = ids(3)
-    store.upsert_items(items(some))
-    store.upsert_items(items(some))  # the same rows again: no duplicates
+    store.register_items(items(some))
+    store.register_items(items(some))  # the same rows again: no duplicates
     assert store.status_counts() == {"embedded": 3}
     got = store.get_item(some[1])
     assert got.metadata == {"n": 1, "colour": "green"} and got.source == "file1.jpg"
@@ -25,7 +25,7 @@ def test_items_round_trip_and_upsert(tmp_path: Path) -> None:
 
 def test_client_key_lookup_survives_quotes(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    store.upsert_items([Item.new(ids(1)[0], client_key="O'Brien's SKU")])
+    store.register_items([Item.new(ids(1)[0], client_key="O'Brien's SKU")])
     assert [i.client_key for i in store.find_by_client_key("O'Brien's SKU")] == ["O'Brien's SKU"]
 
 
@@ -45,7 +45,7 @@ def test_embeddings_are_idempotent_and_tagged(tmp_path: Path) -> None:
 def test_delete_removes_items_and_all_their_vectors(tmp_path: Path) -> None:
     store = Store(tmp_path)
     some = ids(3)
-    store.upsert_items(items(some))
+    store.register_items(items(some))
     store.add_embeddings("a.none.gem.4", some, unit_vectors(3, 4))
     store.add_embeddings("b.none.gem.8", some, unit_vectors(3, 8))
     store.delete_items(some[:1])
@@ -65,9 +65,9 @@ def test_status_updates_never_recreate_a_deleted_item(tmp_path: Path) -> None:
     store = Store(tmp_path)
     some = ids(3)
     rows = items(some)
-    store.upsert_items(rows)
+    store.register_items(rows)
     store.delete_items(some[:1])  # deleted while a worker held the rows
-    store.update_items([r.model_copy(update={"status": "failed"}) for r in rows])
+    store.set_results([{"id": r.id, "status": "failed", "error": "x"} for r in rows])
     assert store.existing_ids(some) == set(some[1:])
     assert store.status_counts() == {"failed": 2}
 
@@ -80,17 +80,17 @@ def test_id_lookups_go_through_btree_indexes_past_a_size_and_stay_exact(
     monkeypatch.setattr(index.store, "INDEX_AT", 100)
     store = Store(tmp_path)
     few = ids(50)
-    store.upsert_items(items(few))
+    store.register_items(items(few))
     store.ensure_indexes()
     assert not store.items.list_indices()  # small tables are scanned
     many, vectors = ids(300), unit_vectors(300, 8)
-    store.upsert_items(items(many))
+    store.register_items(items(many))
     store.add_embeddings("m", many, vectors)
     store.ensure_indexes()
     assert [ix.columns for ix in store.items.list_indices()] == [["id"]]
     assert [ix.columns for ix in store.embeddings("m", 8).list_indices()] == [["item_id"]]
     later = ids(20, "later")  # written after the index: found beside it
-    store.upsert_items(items(later))
+    store.register_items(items(later))
     store.delete_items(many[:5])
     got = store.get_items([*many[:10], *later[:3]])
     assert sorted(got) == sorted([*many[5:10], *later[:3]])

@@ -77,8 +77,7 @@ def finished_reindex(engine: Engine) -> tuple[HeldQueue, str]:
     for batch in held.sent:
         vectors = np.random.default_rng(batch.batch_no).random((len(batch.item_ids), 512))
         engine.store.add_embeddings(NEW, batch.item_ids, vectors.astype(np.float32))
-        done = {"state": BatchState.done.value, "done": len(batch.item_ids)}
-        engine.store.save_batches([batch.model_copy(update=done)])
+        engine.store.update_batch(batch.key, state=BatchState.done.value, done=len(batch.item_ids))
     return held, reindex.id
 
 

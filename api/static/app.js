@@ -1,0 +1,164 @@
+"use strict";
+const $ = (id) => document.getElementById(id);
+let lastQuery = null;  // {kind: "file", file} or {kind: "item", id}
+
+function say(text, cls = "empty") { const m = $("message"); m.textContent = text; m.className = cls; }
+
+async function errorText(resp) {
+  try { const body = await resp.json(); return body.detail || resp.statusText; } catch { return resp.statusText; }
+}
+
+function filterValue() {
+  const raw = $("filter").value.trim();
+  return raw === "" ? null : raw;
+}
+
+function showHits(data, label) {
+  const grid = $("results");
+  grid.innerHTML = "";
+  say(`${data.hits.length} results for ${label} in ${data.took_ms.toFixed(0)} ms`);
+  for (const hit of data.hits) {
+    const card = document.createElement("div");
+    card.className = "hit";
+    card.dataset.itemId = hit.item_id;
+    const img = document.createElement("img");
+    img.src = hit.thumbnail_url; img.alt = hit.client_key || hit.item_id; img.loading = "lazy";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const score = document.createElement("div");
+    score.className = "score"; score.textContent = `${Math.round(hit.similarity * 100)}% similar`;
+    score.title = `cosine ${hit.score.toFixed(3)}`;
+    const key = document.createElement("div");
+    key.className = "key"; key.textContent = hit.client_key || hit.item_id.slice(0, 12);
+    key.title = JSON.stringify(hit.metadata);
+    meta.append(score, key);
+    card.append(img, meta);
+    card.addEventListener("click", () => searchItem(hit.item_id));
+    grid.append(card);
+  }
+}
+
+async function searchFile(file) {
+  lastQuery = { kind: "file", file };
+  const preview = $("query-preview");
+  preview.innerHTML = "";
+  const img = document.createElement("img"); img.src = URL.createObjectURL(file);
+  preview.append(img, document.createTextNode(file.name));
+  const form = new FormData();
+  form.append("files", file);
+  form.append("k", $("k").value);
+  const f = filterValue(); if (f) form.append("filter", f);
+  say("searching…");
+  const resp = await fetch("/v1/search/image", { method: "POST", body: form });
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  showHits(await resp.json(), file.name);
+}
+
+async function searchItem(id) {
+  lastQuery = { kind: "item", id };
+  const preview = $("query-preview");
+  preview.innerHTML = "";
+  const img = document.createElement("img"); img.src = `/v1/items/${id}/thumbnail`;
+  preview.append(img, document.createTextNode(`item ${id.slice(0, 12)}`));
+  const params = new URLSearchParams({ k: $("k").value });
+  const f = filterValue(); if (f) params.set("filter", f);
+  say("searching…");
+  const resp = await fetch(`/v1/items/${id}/similar?${params}`);
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  showHits(await resp.json(), `item ${id.slice(0, 12)}`);
+}
+
+function again() {
+  if (!lastQuery) return;
+  if (lastQuery.kind === "file") searchFile(lastQuery.file); else searchItem(lastQuery.id);
+}
+
+function uploadOne(file, metadata) {
+  const row = document.createElement("div");
+  row.className = "file";
+  const name = document.createElement("div"); name.className = "name"; name.textContent = file.name;
+  const bar = document.createElement("progress"); bar.max = 100; bar.value = 0;
+  const state = document.createElement("div"); state.textContent = "uploading…";
+  row.append(name, bar, state);
+  $("upload-list").prepend(row);
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/items");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = 90 * e.loaded / e.total; };
+    xhr.onload = () => {
+      bar.value = 100;
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch {}
+      if (xhr.status !== 200) { state.textContent = body.detail || xhr.statusText; state.className = "failed"; }
+      else {
+        const r = body.results[0];
+        state.textContent = r.status === "failed" ? r.error : (r.existed ? "already in the catalog" : "added");
+        state.className = r.status;
+        row.dataset.status = r.status;
+      }
+      resolve();
+    };
+    xhr.onerror = () => { state.textContent = "network error"; state.className = "failed"; resolve(); };
+    const form = new FormData();
+    form.append("files", file);
+    form.append("client_keys", file.name);
+    if (metadata) form.append("metadata", metadata);
+    xhr.send(form);
+  });
+}
+
+async function uploadFiles(files) {
+  const metadata = $("upload-meta").value.trim();
+  for (const file of files) await uploadOne(file, metadata);  // one at a time: each has its bar
+  await refreshStatus();
+  refreshJobs();
+}
+
+async function refreshStatus() {
+  try {
+    const r = await fetch("/ready");
+    const body = await r.json();
+    $("status").textContent = body.detail;
+  } catch { $("status").textContent = "server unreachable"; }
+}
+
+async function refreshJobs() {
+  try {
+    const jobs = await (await fetch("/v1/jobs?limit=5")).json();
+    const box = $("jobs");
+    if (!jobs.length) return;
+    box.className = ""; box.innerHTML = "";
+    for (const j of jobs) {
+      const row = document.createElement("div"); row.className = "file";
+      row.textContent = `${j.kind} ${j.id.slice(0, 8)}: ${j.status}, ${j.done}/${j.total} done, ${j.failed} failed`;
+      const bar = document.createElement("progress"); bar.max = 1; bar.value = j.progress;
+      row.append(bar); box.append(row);
+    }
+  } catch {}
+}
+
+const drop = $("query-drop");
+drop.addEventListener("click", () => $("query-input").click());
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter") $("query-input").click(); });
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault(); drop.classList.remove("over");
+  if (e.dataTransfer.files.length) searchFile(e.dataTransfer.files[0]);
+});
+$("query-input").addEventListener("change", (e) => { if (e.target.files.length) searchFile(e.target.files[0]); });
+$("upload-input").addEventListener("change", (e) => uploadFiles([...e.target.files]));
+$("search-again").addEventListener("click", again);
+// The server keeps the key in an HttpOnly, SameSite=Strict cookie (POST /session), so
+// fetches and <img> thumbnails carry it while no script on the page can read it back.
+async function setKey(key) {
+  const resp = key
+    ? await fetch("/session", {method: "POST", headers: {Authorization: `Bearer ${key}`}})
+    : await fetch("/session", {method: "DELETE"});
+  $("api-key").value = "";
+  $("api-key").placeholder = resp.ok ? (key ? "key kept for this browser" : "API key") : "that key was refused";
+}
+$("api-key").addEventListener("change", async (e) => { await setKey(e.target.value.trim()); refreshJobs(); refreshStatus(); });
+refreshStatus();
+refreshJobs();
+setInterval(refreshJobs, 2000);
