@@ -68,7 +68,12 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
     # Added after the body limit, so it runs first: a stranger's body is never read.
     app.add_middleware(
         AccessControl,

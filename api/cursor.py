@@ -3,35 +3,65 @@
 A search cursor carries the query vector (as float16), the filter, the exclusions and the
 (score, id) of the last hit served. The next page holds the hits that rank after that one,
 so items added between two pages never shift or repeat what a client has already seen.
+
+A cursor comes back from the client, so it is untrusted input: it is HMAC-signed with a key
+kept in the data folder (a cursor that was not made here is refused before anything in it
+is read), its size is capped before decoding, it is decompressed with a bound, and what it
+says (k, vector, filter) is checked again as if the client had sent it directly.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
 import zlib
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from api.errors import ApiError
 
 T = TypeVar("T", bound=BaseModel)
+MAX_CURSOR_CHARS = 64 * 1024  # a cursor of a 2048-d vector and 1,000 exclusions is ~40 KB
+MAX_JSON_BYTES = 256 * 1024
+MAX_EXCLUDE = 1000
+MAC_BYTES = 16
+KEY_FILE = "cursor.key"
 
 
 class SearchCursor(BaseModel):
-    model_id: str
-    vector: str  # base64 of float16 values
-    k: int
-    filter: dict[str, Any] | None = None
-    min_score: float | None = None
-    exclude: list[str] = []
-    after_score: float
-    after_id: str
+    model_id: str = Field(max_length=300)
+    vector: str = Field(max_length=MAX_CURSOR_CHARS)  # base64 of float16 values
+    k: int = Field(ge=1)
+    filter: dict | None = None
+    min_score: float | None = Field(None, ge=-1, le=1)
+    exclude: list[str] = Field(default_factory=list, max_length=MAX_EXCLUDE)
+    after_score: float = Field(allow_inf_nan=False)
+    after_id: str = Field(max_length=128)
 
-    def query_vector(self) -> np.ndarray:
-        return self.unpack_vector(self.vector)
+    def query_vector(self, dim: int) -> np.ndarray:
+        """The vector, checked: `dim` finite values (a signed cursor of another catalog, or
+        of a model with another dimension, is refused in one sentence)."""
+        try:
+            vector = self.unpack_vector(self.vector)
+        except (ValueError, binascii.Error) as exc:
+            raise bad_cursor() from exc
+        if vector.shape != (dim,) or not np.isfinite(vector).all():
+            raise bad_cursor()
+        return vector
+
+    @field_validator("exclude")
+    @classmethod
+    def _short_ids(cls, ids: list[str]) -> list[str]:
+        if any(len(i) > 128 for i in ids):
+            raise ValueError("an excluded id is too long")
+        return ids
 
     @staticmethod
     def unpack_vector(packed: str) -> np.ndarray:
@@ -43,20 +73,61 @@ class SearchCursor(BaseModel):
 
 
 class ItemCursor(BaseModel):
-    created_at: str
-    id: str
+    created_at: str = Field(max_length=64)
+    id: str = Field(max_length=128)
 
 
-def encode(cursor: BaseModel) -> str:
-    raw = zlib.compress(cursor.model_dump_json().encode())
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def bad_cursor() -> ApiError:
+    return ApiError(422, "bad_cursor", "The cursor is not valid; start again without it.")
 
 
-def decode(token: str, kind: type[T]) -> T:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        return kind.model_validate(json.loads(zlib.decompress(raw)))
-    except (ValueError, zlib.error, ValidationError) as exc:
-        raise ApiError(
-            422, "bad_cursor", "The cursor is not valid; start again without it."
-        ) from exc
+def load_key(data_dir: Path) -> bytes:
+    """The signing key of this catalog, made on first use (0600, written atomically, so two
+    processes starting at once agree on one key)."""
+    path = data_dir / KEY_FILE
+    if not path.is_file():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{KEY_FILE}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()
+
+
+class CursorCodec:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, raw: bytes) -> bytes:
+        return hmac.new(self._key, raw, hashlib.sha256).digest()[:MAC_BYTES]
+
+    def encode(self, cursor: BaseModel) -> str:
+        raw = zlib.compress(cursor.model_dump_json().encode())
+        return base64.urlsafe_b64encode(self._mac(raw) + raw).decode().rstrip("=")
+
+    def decode(self, token: str, kind: type[T]) -> T:
+        """The cursor, or a 422: never a 500, never a large allocation. CPU-bound (up to a
+        few milliseconds): call it off the event loop."""
+        if len(token) > MAX_CURSOR_CHARS:
+            raise bad_cursor()
+        try:
+            data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (ValueError, binascii.Error) as exc:
+            raise bad_cursor() from exc
+        mac, raw = data[:MAC_BYTES], data[MAC_BYTES:]
+        if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, self._mac(raw)):
+            raise bad_cursor()
+        try:
+            inflate = zlib.decompressobj()
+            text = inflate.decompress(raw, MAX_JSON_BYTES)
+            if inflate.unconsumed_tail or not inflate.eof:
+                raise bad_cursor()
+            return kind.model_validate_json(text)
+        except (ValueError, zlib.error, ValidationError) as exc:
+            raise bad_cursor() from exc

@@ -18,7 +18,9 @@ from embedder import (
     WeightsUnavailableError,
 )
 from engine import EngineError, NotIndexedError, SourceNotFoundError
+from engine.errors import ConflictError, OutsideFolderError
 from index import FilterError, IndexStoreError, ItemNotFoundError, ModelMismatchError
+from workers.errors import QueueError, RegistrationBusyError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,12 @@ STATUS: list[tuple[type[Exception], int]] = [
     (FilterError, 422),
     (ModelMismatchError, 409),
     (NotIndexedError, 409),
+    (ConflictError, 409),
+    (OutsideFolderError, 422),
     (EngineError, 400),
     (IndexStoreError, 500),
+    (RegistrationBusyError, 503),
+    (QueueError, 503),
 ]
 
 
@@ -83,6 +89,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and str(exc.detail).startswith("Part exceeded maximum size"):
+            # Starlette's cap on one multipart form field (a filter, metadata): too large
+            limit = str(exc.detail).rsplit(" ", 1)[-1].rstrip(".")
+            return JSONResponse(
+                error_body("body_too_large", f"A form field is over the limit of {limit}."), 413
+            )
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status_code, "http_error"
         )
@@ -97,14 +109,16 @@ def install_error_handlers(app: FastAPI) -> None:
             detail += "."
         return JSONResponse(error_body(code, detail), exc.status_code, headers=exc.headers)
 
-    for cls in (EmbedderError, IndexStoreError, EngineError):
+    for cls in (EmbedderError, IndexStoreError, EngineError, QueueError):
 
         @app.exception_handler(cls)
         async def _package(_: Request, exc: Exception) -> JSONResponse:
             status = status_of(exc)
-            if status >= 500:
+            if status >= 500 and status != 503:
                 log.exception("internal error", exc_info=exc)
-            return JSONResponse(error_body(getattr(exc, "code", "error"), str(exc)), status)
+            headers = {"Retry-After": "1"} if status == 503 else None
+            body = error_body(getattr(exc, "code", "error"), str(exc))
+            return JSONResponse(body, status, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from api.cursor import SearchCursor, encode
+from api.cursor import CursorCodec, SearchCursor
 from api.errors import ApiError
 from api.services import Services, Serving
 from engine.metrics import observe_prepared, timed
@@ -43,6 +43,7 @@ def check_k(services: Services, k: int | None) -> int:
 
 def search_page(
     catalog: Catalog,
+    cursors: CursorCodec,
     vector: np.ndarray,
     k: int,
     *,
@@ -74,7 +75,7 @@ def search_page(
     cursor = None
     if page and more:
         last = page[-1]
-        cursor = encode(
+        cursor = cursors.encode(
             SearchCursor(
                 model_id=catalog.model_id,
                 vector=SearchCursor.pack_vector(vector),

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.batching import QueryBatcher
+from api.cursor import CursorCodec, load_key
 from api.errors import Overloaded
 from api.keys import KeyRing
 from api.settings import ApiSettings
@@ -58,6 +59,7 @@ class Services:
         self.write_lock = threading.Lock()
         self.serving = self._serving(engine)
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
+        self.cursors = CursorCodec(load_key(engine.index_settings.data_dir))
         self._loops: list[asyncio.Task[None]] = []
         self._saved_version: dict[str, int] = {}
         self._waiting = 0  # uploads waiting for their results (event loop only: no lock)

@@ -1,5 +1,7 @@
 """API settings, read from the environment with the LOOKALIKE_ prefix."""
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -51,5 +53,22 @@ class ApiSettings(BaseSettings):
     )
     compact_every_s: float = Field(
         60.0, gt=0, description="How often LanceDB's small write fragments are merged."
+    )
+    weights_dir: Path | None = Field(
+        None,
+        description="The one folder from which POST /v1/reindex may load a weights file by "
+        "name; unset: only weights names.",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A connection must send its request headers within this."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest pause while a request body is being received."
+    )
+    max_connections: int = Field(
+        512, ge=1, description="Connections and requests at once; more answer 503 at once."
+    )
+    max_json_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest JSON request body (uploads are multipart)."
     )
     cors_origins: list[str] = Field(default_factory=list, description="Off unless set.")

@@ -75,6 +75,13 @@ def ingest_cmd(
             "per image, or a .txt list of paths and URLs.",
         ),
     ] = None,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Let the manifest name files outside its own folder (../, absolute paths).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     model: Model = None,
     weights: Weights = None,
@@ -98,7 +105,7 @@ def ingest_cmd(
     engine = make_engine(data_dir, model, weights, pooling, device, batch_size)
     sources = find_images(paths or [])
     if manifest is not None:
-        sources += from_manifest(manifest)
+        sources += from_manifest(manifest, allow_outside=allow_outside)
     if not sources:
         _fail("no image files found: give paths, URLs or --manifest.")
     engine.catalog  # load the model before the progress bar starts  # noqa: B018

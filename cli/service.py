@@ -63,7 +63,7 @@ def serve_cmd(
     socket in the data folder) and one Celery worker process. Ctrl-C or SIGTERM stops them all
     cleanly and saves the index.
     """
-    import uvicorn
+    from api.server import run as run_server
 
     # `kill -USR1 <pid>` prints every thread's stack: the first thing to ask of a stuck server.
     with contextlib.suppress(ValueError, OSError):  # no real stderr (embedded in a test)
@@ -122,13 +122,7 @@ def serve_cmd(
         # uvicorn re-raises SIGTERM after its clean shutdown; exit 0 then, as supervisors expect.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         setup_logging()
-        uvicorn.run(
-            create_app(engine, settings, queue),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,  # our handler: plain or JSON lines with the request id
-            timeout_graceful_shutdown=10,
-        )
+        run_server(create_app(engine, settings, queue), settings)
     finally:
         for proc in procs:
             stop_worker(proc)

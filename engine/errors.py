@@ -15,3 +15,15 @@ class NotIndexedError(EngineError):
     """The catalog holds no embeddings yet, so there is nothing to search."""
 
     code = "empty_catalog"
+
+
+class OutsideFolderError(EngineError):
+    """A manifest names a file outside its own folder, and that was not allowed."""
+
+    code = "outside_manifest_folder"
+
+
+class ConflictError(EngineError):
+    """The request conflicts with what is going on (a reindex running, nothing to roll back)."""
+
+    code = "conflict"

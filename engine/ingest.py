@@ -123,12 +123,12 @@ def find_images(paths: Iterable[str | Path]) -> list[Source]:
     return sources
 
 
-def from_manifest(path: Path) -> list[Source]:
+def from_manifest(path: Path, *, allow_outside: bool = False) -> list[Source]:
     """Sources from a CSV, JSONL or plain list file (see `engine.sources.read_manifest`)."""
     from engine.sources import read_manifest
 
     sources = []
-    for ref, key, metadata in read_manifest(path):
+    for ref, key, metadata in read_manifest(path, allow_outside=allow_outside):
         if is_url(ref):
             sources.append(Source(uri=ref, url=ref, client_key=key, metadata=metadata))
         else:

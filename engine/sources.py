@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from engine.errors import EngineError, SourceNotFoundError
+from engine.errors import EngineError, OutsideFolderError, SourceNotFoundError
 from engine.settings import EngineSettings
 
 
@@ -111,13 +111,16 @@ def _row_to_fields(row: dict[str, Any], where: str) -> tuple[str, str | None, di
     return str(source), (str(key) if key else None), {**extra, **metadata}
 
 
-def read_manifest(path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
+def read_manifest(
+    path: Path, *, allow_outside: bool = False
+) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(path or URL, client key, metadata) per line of a CSV, JSONL or plain list file.
 
     CSV and JSONL name the image in `path`, `url` or `source`; `client_key` (or `key`) and
     `metadata` (a JSON object) are optional, and any other column becomes metadata. A plain
     list (.txt) holds one path or URL per line. Relative paths are taken from the manifest's
-    folder.
+    folder, and a path that leads out of it (`../`, an absolute path, a link) is refused
+    unless `allow_outside`: a manifest from elsewhere must not read the server's files.
     """
     if not path.is_file():
         raise SourceNotFoundError(f"{path} does not exist.")
@@ -143,9 +146,16 @@ def read_manifest(path: Path) -> list[tuple[str, str | None, dict[str, Any]]]:
             for line in text.splitlines()
             if line.strip() and not line.startswith("#")
         ]
+    folder = path.parent.resolve()
     resolved = []
-    for source, key, metadata in rows:
-        if not is_url(source) and not Path(source).is_absolute():
-            source = str(path.parent / source)
+    for n, (source, key, metadata) in enumerate(rows, start=1):
+        if not is_url(source):
+            local = path.parent / source  # an absolute source stays itself
+            if not allow_outside and not local.resolve().is_relative_to(folder):
+                raise OutsideFolderError(
+                    f"{path.name} entry {n} ({source[:120]}) lies outside the manifest's folder; "
+                    "move it there, or pass --allow-outside to read it anyway."
+                )
+            source = str(local)
         resolved.append((source, key, metadata))
     return resolved

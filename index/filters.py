@@ -16,6 +16,11 @@ from index.errors import FilterError
 
 Scalar = str | int | float | bool | None
 _OPS = ("eq", "in", "gt", "gte", "lt", "lte")
+# A filter is parsed on every search and matched against every candidate: bounded, so that
+# one request cannot cost seconds (a 200,000-key filter took 8 s before these caps).
+MAX_FILTER_BYTES = 16 * 1024
+MAX_CONDITIONS = 32
+MAX_IN_VALUES = 1000
 
 
 class Condition(BaseModel):
@@ -68,12 +73,16 @@ class MetadataFilter(BaseModel):
         if spec is None or spec == "":
             return cls()
         if isinstance(spec, str):
+            if len(spec) > MAX_FILTER_BYTES:
+                raise FilterError(f"The filter is over {MAX_FILTER_BYTES:,} characters.")
             try:
                 spec = json.loads(spec)
             except json.JSONDecodeError as exc:
                 raise FilterError(f"The filter is not valid JSON ({exc.msg}).") from exc
         if not isinstance(spec, dict):
             raise FilterError("The filter must be a JSON object of metadata keys.")
+        if len(spec) > MAX_CONDITIONS:
+            raise FilterError(f"The filter has {len(spec)} conditions; at most {MAX_CONDITIONS}.")
         conditions: dict[str, Condition] = {}
         for key, rule in spec.items():
             if isinstance(rule, dict):
@@ -85,6 +94,11 @@ class MetadataFilter(BaseModel):
                     )
                 if "in" in rule and not isinstance(rule["in"], list):
                     raise FilterError(f"The 'in' filter on '{key}' needs a list of values.")
+                if "in" in rule and len(rule["in"]) > MAX_IN_VALUES:
+                    raise FilterError(
+                        f"The 'in' filter on '{key[:80]}' lists {len(rule['in'])} values; "
+                        f"at most {MAX_IN_VALUES}."
+                    )
                 args = {("in_" if k == "in" else k): v for k, v in rule.items()}
                 args["has_eq"] = "eq" in rule
             else:

@@ -20,6 +20,7 @@ from engine import Engine, Source
 from engine.engine import model_of
 from engine.ingest import Outcome, embed_items, register
 from index import Batch, Job, JobStatus
+from workers.errors import RegistrationBusyError
 from workers.jobs import (
     FINAL,
     cancel_job,
@@ -40,6 +41,13 @@ class JobQueue:
     def __init__(self, engine: Engine, settings: WorkerSettings) -> None:
         self.engine = engine
         self.settings = settings
+        # URL registrations (fetch, hash, write) run here, a few at a time; past
+        # `registrations_max` waiting ones a new request is refused instead of a thread
+        # being started for each (30 requests to a slow origin made 90 threads).
+        self._registrar = ThreadPoolExecutor(
+            settings.registration_threads, thread_name_prefix="lookalike-register"
+        )
+        self._registrations = threading.BoundedSemaphore(settings.registrations_max)
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -76,9 +84,19 @@ class JobQueue:
         return job, outcomes
 
     def ingest_later(self, sources: Sequence[Source], kind: str) -> Job:
-        """Announce the job now; fetch and register in the background (URLs take a while)."""
+        """Announce the job now; fetch and register in the background (URLs take a while).
+        Raises RegistrationBusyError when every registration slot is taken."""
+        if not self._registrations.acquire(blocking=False):
+            raise RegistrationBusyError(
+                f"{self.settings.registrations_max} URL jobs are still registering; "
+                "retry in a moment."
+            )
         job = Job.new(uuid.uuid4().hex, kind, total=len(sources))
-        self.engine.store.create_job(job)
+        try:
+            self.engine.store.create_job(job)
+        except BaseException:
+            self._registrations.release()
+            raise
 
         def run() -> None:
             try:
@@ -88,11 +106,11 @@ class JobQueue:
                 self.engine.store.update_job(
                     job.id, when=[JobStatus.queued.value], status="failed", error=str(exc)
                 )
+            finally:
+                self._registrations.release()
 
         context = contextvars.copy_context()  # the request id goes with the registration
-        threading.Thread(
-            target=context.run, args=(run,), name=f"register-{job.id[:8]}", daemon=True
-        ).start()
+        self._registrar.submit(context.run, run)
         return job
 
     def job(self, job_id: str) -> Job:
@@ -137,7 +155,7 @@ class JobQueue:
         return {}
 
     def close(self) -> None:
-        pass
+        self._registrar.shutdown(wait=False)  # registrations in flight finish their jobs
 
 
 class LocalQueue(JobQueue):
@@ -160,6 +178,8 @@ class LocalQueue(JobQueue):
             key = json.dumps(model, sort_keys=True)
             if key not in self._others:
                 settings = engine.embedder_settings.model_copy(update=model)
+                if len(self._others) >= 1:  # one other model at a time: a reindex target
+                    self._others.clear()
                 self._others[key] = Engine(settings, engine.index_settings, engine.settings)
             embedder = self._others[key].embedder
 
@@ -182,6 +202,7 @@ class LocalQueue(JobQueue):
         return 0  # nothing is lost in transit inside one process
 
     def close(self) -> None:
+        super().close()
         self._pool.shutdown(wait=True)
 
 

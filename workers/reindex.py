@@ -16,6 +16,7 @@ from typing import Any
 from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine import Engine, EngineError
 from engine.engine import model_of, remember_model
+from engine.errors import ConflictError
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
 from workers.jobs import FINAL, Send, add_batches, batch_counts, now
 from workers.queue import JobQueue
@@ -45,6 +46,15 @@ def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
     source = engine.active_model_id
     if source is None:
         raise EngineError("The catalog is empty: there is nothing to reindex.")
+    running = [
+        j
+        for j in engine.store.list_jobs(200)
+        if j.kind == "reindex" and j.status in (JobStatus.queued.value, JobStatus.running.value)
+    ]
+    if running:  # two at once would race to switch the catalog, each to its own model
+        raise ConflictError(
+            f"Reindex job {running[0].id} is still running; wait for it or cancel it first."
+        )
     target_id = Embedder.load(target).model_id  # resolves the weights now: a clear error early
     if target_id == source:
         raise EngineError(f"The catalog is already served by {source}.")
@@ -134,7 +144,7 @@ def rollback(queue: JobQueue) -> dict[str, Any]:
     store = queue.engine.store
     active, previous = store.get_state(ACTIVE_MODEL), store.get_state(PREVIOUS_MODEL)
     if previous is None or active is None:
-        raise EngineError("There is no previous model to roll back to.")
+        raise ConflictError("There is no previous model to roll back to.")
     store.set_state(PREVIOUS_MODEL, active)
     store.set_state(ACTIVE_MODEL, previous)
     log.warning("rolled the catalog back from %s to %s", active, previous)

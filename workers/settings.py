@@ -26,6 +26,12 @@ class WorkerSettings(BaseSettings):
         3600, ge=1, description="Redis redelivers unacked tasks after this."
     )
     max_retries: int = Field(5, ge=0)
+    registration_threads: int = Field(
+        4, ge=1, description="URL jobs fetched and registered at once by the API."
+    )
+    registrations_max: int = Field(
+        32, ge=1, description="URL jobs running or waiting to register; more answer 503."
+    )
     gather_wait_ms: float = Field(
         20.0, ge=0, description="How long a worker waits for other tasks to fill a forward pass."
     )

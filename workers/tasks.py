@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from embedder import EmbedderSettings, WeightsUnavailableError
@@ -21,13 +21,18 @@ log = logging.getLogger(__name__)
 ModelKey = tuple[tuple[str, Any], ...]
 
 
-@cache
+# Bounded: the serving model and a reindex target. Every other model setting asked for
+# (a reindex per gem_p, say) would otherwise keep its network in memory for good.
+MODELS_KEPT = 2
+
+
+@lru_cache(maxsize=MODELS_KEPT)
 def _engine(model_key: ModelKey) -> Engine:
     """One engine, and so one loaded model, per worker process and model; built lazily."""
     return Engine(EmbedderSettings(**dict(model_key)), IndexSettings())
 
 
-@cache
+@lru_cache(maxsize=MODELS_KEPT)
 def _gatherer(model_key: ModelKey) -> Gatherer:
     """One gatherer per model: concurrent tasks of that model share forward passes."""
     engine = _engine(model_key)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
+from api.validation import check_client_key, check_metadata
 from engine import Source
 from engine.sources import FetchError, check_url
 
@@ -21,11 +22,23 @@ router = APIRouter(prefix="/v1/ingest", tags=["items"])
 
 
 class UrlItem(BaseModel):
+    """The same rules as an upload's fields (api/validation.py)."""
+
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=4096)
     client_key: str | None = Field(None, max_length=512)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("client_key")
+    @classmethod
+    def _key(cls, key: str | None) -> str | None:
+        return check_client_key(key)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(metadata)
 
 
 class UrlIngest(BaseModel):

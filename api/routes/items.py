@@ -12,11 +12,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
-from api.cursor import ItemCursor, decode, encode
+from api.cursor import ItemCursor
 from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
 from api.services import Services, ServicesDep
+from api.validation import check_client_key, check_metadata, parse_metadata
 from embedder import decode_image
 from engine import Source
 from engine.dedup import near_duplicate_of
@@ -27,36 +28,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such item."},
     422: {"model": ErrorOut, "description": "A parameter is invalid."},
 }
-# An item's bytes never change (its id is their hash), so clients may cache them forever.
+# An item's bytes never change (its id is their hash), so clients may cache them forever;
+# behind keys only the client itself may: a shared cache would serve a keyed answer to all.
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
-MAX_METADATA_BYTES = 16 * 1024
-MAX_METADATA_DEPTH = 5
-MAX_CLIENT_KEY = 512
+PRIVATE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
-
-
-def parse_metadata(raw: str | None) -> dict[str, Any]:
-    """A JSON object of at most 16 KiB and 5 levels; raises ValueError with the reason."""
-    if raw is None or raw.strip() == "":
-        return {}
-    if len(raw.encode()) > MAX_METADATA_BYTES:
-        raise ValueError(f"The metadata is over {MAX_METADATA_BYTES:,} bytes.")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"The metadata is not valid JSON ({exc.msg}).") from exc
-    if not isinstance(value, dict):
-        raise ValueError("The metadata must be a JSON object.")
-    if _depth(value) > MAX_METADATA_DEPTH:
-        raise ValueError(f"The metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
-    return value
+def _caching(services: Services) -> dict[str, str]:
+    return PRIVATE if services.keys.enabled() else IMMUTABLE
 
 
 def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple[str, float]]:
@@ -69,18 +48,6 @@ def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple
         if twin is not None:
             found[item_id] = (twin[0], round(twin[1], 4))
     return found
-
-
-def check_client_key(key: str | None) -> None:
-    """A key is printable text of at most 512 characters; raises ValueError with the reason."""
-    if key is None:
-        return
-    if "\ufffd" in key:  # the form decoder's mark for bytes that were not UTF-8
-        raise ValueError("The client key is not valid UTF-8 text.")
-    if len(key) > MAX_CLIENT_KEY:
-        raise ValueError(f"The client key is over {MAX_CLIENT_KEY} characters.")
-    if any(not ch.isprintable() for ch in key):
-        raise ValueError("The client key contains control characters.")
 
 
 def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
@@ -207,7 +174,7 @@ def list_items(
     where = MetadataFilter.parse(filter)
     items = services.engine.store.list_items(status)
     if cursor:
-        after = decode(cursor, ItemCursor)
+        after = services.cursors.decode(cursor, ItemCursor)
         items = [
             i for i in items if (i.created_at.isoformat(), i.id) > (after.created_at, after.id)
         ]
@@ -217,7 +184,9 @@ def list_items(
     next_cursor = None
     if len(items) > limit:
         last = page[-1]
-        next_cursor = encode(ItemCursor(created_at=last.created_at.isoformat(), id=last.id))
+        next_cursor = services.cursors.encode(
+            ItemCursor(created_at=last.created_at.isoformat(), id=last.id)
+        )
     return ItemPage(items=[ItemOut.of(i) for i in page], next_cursor=next_cursor)
 
 
@@ -254,7 +223,7 @@ def get_image(services: ServicesDep, item_id: str) -> Response:
     item = services.engine.store.get_item(item_id)
     data = services.engine.blobs.get(item_id)
     media = f"image/{(item.format or 'octet-stream').lower()}"
-    return Response(data, media_type=media, headers=IMMUTABLE)
+    return Response(data, media_type=media, headers=_caching(services))
 
 
 def _thumbnail(services: Services, item_id: str) -> bytes:
@@ -286,7 +255,7 @@ def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
     return Response(
         _thumbnail(services, item_id),
         media_type="image/jpeg",
-        headers=IMMUTABLE,
+        headers=_caching(services),
     )
 
 
@@ -301,9 +270,7 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
     values: dict[str, Any] = {}
     if patch.metadata is not None:
         try:
-            values["metadata_json"] = json.dumps(
-                parse_metadata(json.dumps(patch.metadata)), sort_keys=True
-            )
+            values["metadata_json"] = json.dumps(check_metadata(patch.metadata), sort_keys=True)
         except ValueError as exc:
             raise ApiError(422, "bad_metadata", str(exc)) from exc
     if patch.client_key is not None:

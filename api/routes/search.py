@@ -11,17 +11,25 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
-from api.cursor import SearchCursor, decode
+from api.cursor import CursorCodec, SearchCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
-from api.services import ServicesDep, Serving
+from api.services import Services, ServicesDep, Serving
 from engine.dedup import collapse
 from engine.search import expand_query
-from index import Calibration, Hit, MetadataFilter, ModelMismatchError, content_id
+from index import (
+    Calibration,
+    FilterError,
+    Hit,
+    MetadataFilter,
+    ModelMismatchError,
+    content_id,
+)
 
 router = APIRouter(prefix="/v1", tags=["search"])
+MAX_EXAMPLES = 100  # example ids per search: each one is a LanceDB read
 COLLAPSE = "Drop near duplicates of a better hit (no next_cursor then)."
 EXPAND = "Query expansion: also search with the mean of the top N results (0 = off; 3 is good)."
 
@@ -72,6 +80,7 @@ def _stored_vectors(serving: Serving, ids: list[str]) -> list[np.ndarray]:
 
 async def _run(
     serving: Serving,
+    cursors: CursorCodec,
     vector: np.ndarray,
     k: int,
     filter_spec: dict | None,
@@ -82,12 +91,12 @@ async def _run(
     expand: int = 0,
     collapse_duplicates: bool = False,
 ) -> SearchResponse:
-    MetadataFilter.parse(filter_spec)  # a bad filter is a 422 before any work
     if expand:
         vector = await run_in_threadpool(expand_query, serving.catalog, vector, expand, exclude)
     hits, cursor = await run_in_threadpool(
         search_page,
         serving.catalog,
+        cursors,
         vector,
         3 * k if collapse_duplicates else k,  # room for the copies that collapse away
         filter_spec=filter_spec,
@@ -142,23 +151,34 @@ async def search_by_image(
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
-    filter_spec = _filter_param(filter)
     if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
         raise ApiError(413, "too_many_files", "Too many query images in one request.")
+    ids_pos, ids_neg = list(positive_ids or []), list(negative_ids or [])
+    check_ids(ids_pos + ids_neg)
+    # parsing and LanceDB reads run on threads: the event loop never waits on them
+    filter_spec = await run_in_threadpool(_filter_param, filter)
     datas = [await f.read() for f in files]
     negative_datas = [await f.read() for f in negative_files or []]
     positives = [await embed_upload(serving, d) for d in datas]
     negatives = [await embed_upload(serving, d) for d in negative_datas]
-    ids_pos, ids_neg = list(positive_ids or []), list(negative_ids or [])
     if ids_pos or ids_neg:
-        positives += _stored_vectors(serving, ids_pos)
-        negatives += _stored_vectors(serving, ids_neg)
+        positives += await run_in_threadpool(_stored_vectors, serving, ids_pos)
+        negatives += await run_in_threadpool(_stored_vectors, serving, ids_neg)
     vector = combine(positives, negatives)
-    exclude = (
-        [content_id(d) for d in datas + negative_datas] + ids_pos + ids_neg if exclude_self else []
-    )
+    hashed = await run_in_threadpool(lambda: [content_id(d) for d in datas + negative_datas])
+    exclude = hashed + ids_pos + ids_neg if exclude_self else []
     return await _run(
-        serving, vector, k, filter_spec, min_score, exclude, None, start, expand, collapse
+        serving,
+        services.cursors,
+        vector,
+        k,
+        filter_spec,
+        min_score,
+        exclude,
+        None,
+        start,
+        expand,
+        collapse,
     )
 
 
@@ -183,11 +203,21 @@ async def similar_to_item(
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
-    filter_spec = _filter_param(filter)
-    vector = _stored_vectors(serving, [item_id])[0]
+    filter_spec = await run_in_threadpool(_filter_param, filter)
+    vector = (await run_in_threadpool(_stored_vectors, serving, [item_id]))[0]
     exclude = [item_id] if exclude_self else []
     return await _run(
-        serving, vector, k, filter_spec, min_score, exclude, None, start, expand, collapse
+        serving,
+        services.cursors,
+        vector,
+        k,
+        filter_spec,
+        min_score,
+        exclude,
+        None,
+        start,
+        expand,
+        collapse,
     )
 
 
@@ -202,14 +232,11 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
     if request.cursor:
-        cur = decode(request.cursor, SearchCursor)
-        if cur.model_id != serving.catalog.model_id:
-            raise ModelMismatchError(
-                "The cursor belongs to an index of another model; search again."
-            )
+        cur, vector = await run_in_threadpool(_from_cursor, services, serving, request.cursor)
         return await _run(
             serving,
-            cur.query_vector(),
+            services.cursors,
+            vector,
             cur.k,
             cur.filter,
             cur.min_score,
@@ -218,14 +245,16 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
             start,
         )
     k = check_k(services, request.k)
+    check_ids(request.positive_ids + request.negative_ids)
     if request.filter is not None:
-        MetadataFilter.parse(request.filter)
-    positives = _stored_vectors(serving, request.positive_ids)
-    negatives = _stored_vectors(serving, request.negative_ids)
+        await run_in_threadpool(MetadataFilter.parse, request.filter)
+    positives = await run_in_threadpool(_stored_vectors, serving, request.positive_ids)
+    negatives = await run_in_threadpool(_stored_vectors, serving, request.negative_ids)
     vector = combine(positives, negatives)
     exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
     return await _run(
         serving,
+        services.cursors,
         vector,
         k,
         request.filter,
@@ -236,3 +265,25 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
         request.expand,
         request.collapse,
     )
+
+
+def _from_cursor(
+    services: Services, serving: Serving, token: str
+) -> tuple[SearchCursor, np.ndarray]:
+    """A cursor's search, checked as if its client had sent it: signature, size, k, vector
+    and filter (a signed cursor is ours, but the rules may have changed since)."""
+    cur = services.cursors.decode(token, SearchCursor)
+    if cur.model_id != serving.catalog.model_id:
+        raise ModelMismatchError("The cursor belongs to an index of another model; search again.")
+    try:
+        check_k(services, cur.k)
+        MetadataFilter.parse(cur.filter)
+    except (ApiError, FilterError) as exc:
+        raise bad_cursor() from exc
+    return cur, cur.query_vector(serving.catalog.dim)
+
+
+def check_ids(ids: list[str]) -> None:
+    cap = MAX_EXAMPLES
+    if len(ids) > cap:
+        raise ApiError(422, "too_many_examples", f"Give at most {cap} example ids, not {len(ids)}.")

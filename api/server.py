@@ -1,0 +1,74 @@
+"""Running the app under uvicorn with limits a public server needs.
+
+uvicorn closes idle keep-alive connections, but a client that sends its request line and
+headers a byte at a time keeps a connection (and its memory) for as long as it likes: eight
+such connections were held for 28 s and more. Here every connection must finish its request
+headers within `header_timeout_s` of the moment it could start one, a body must keep coming
+(`body_timeout_s` between chunks, api/limits.py), and past `max_connections` uvicorn answers
+503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from api.settings import ApiSettings
+
+
+def protocol(header_timeout_s: float) -> type[H11Protocol]:
+    class HeaderDeadline(H11Protocol):
+        """h11 with a deadline for the request line and headers of each request."""
+
+        _deadline: asyncio.TimerHandle | None = None
+        _armed_for: Any = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._armed_for = self.cycle
+            self._deadline = self.loop.call_later(header_timeout_s, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            if self.cycle is self._armed_for and not self.transport.is_closing():
+                self.transport.close()  # no request began in time: drop the connection
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self._deadline is not None and self.cycle is not self._armed_for:
+                self._disarm()  # a request's headers arrived
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # keep-alive: the next request must come as promptly
+
+    return HeaderDeadline
+
+
+def run(app: Any, settings: ApiSettings) -> None:
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol(settings.header_timeout_s),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=5,
+        log_config=None,  # our handler: plain or JSON lines with the request id
+        timeout_graceful_shutdown=10,
+    )
