@@ -32,6 +32,8 @@ class QueryBatcher:
         )
         self._task: asyncio.Task[None] | None = None
         self._arriving = 0  # queries being decoded (event loop only: no lock)
+        self._closed = False  # no new queries: the batcher is draining or stopped
+        self._busy = False  # a forward pass is running
 
     @property
     def depth(self) -> int:
@@ -41,10 +43,24 @@ class QueryBatcher:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop at once: every query waiting or in a pass is answered 503, none hangs."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        while not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            _fail(fut, _switching())
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Take no new queries, answer those already here, then stop (a model switch: the
+        old pair finishes its own queries, and a request that took it too late gets 503)."""
+        self._closed = True
+        deadline = time.monotonic() + timeout_s
+        while (self._busy or not self._queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.stop()
 
     @contextlib.contextmanager
     def arriving(self) -> Iterator[None]:
@@ -56,6 +72,8 @@ class QueryBatcher:
             self._arriving -= 1
 
     async def embed(self, tensor: torch.Tensor) -> np.ndarray:
+        if self._closed:
+            raise _switching()
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         try:
             self._queue.put_nowait((tensor, future))
@@ -79,7 +97,11 @@ class QueryBatcher:
                         batch.append(self._queue.get_nowait())
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
-            await self._forward(batch)
+            self._busy = True
+            try:
+                await self._forward(batch)
+            finally:
+                self._busy = False
 
     async def _forward(self, batch: list[tuple[torch.Tensor, asyncio.Future[np.ndarray]]]) -> None:
         BATCH_SIZE.labels("query").observe(len(batch))
@@ -89,11 +111,23 @@ class QueryBatcher:
                 # a thread waits for the pass, which runs on the process's model thread
                 # with every other pass (embedder/model_thread.py)
                 vectors = await asyncio.to_thread(self._embed, [t for t, _ in batch])
+        except asyncio.CancelledError:  # stopped mid-pass: the waiters hear so, then stop
+            for _, fut in batch:
+                _fail(fut, _switching())
+            raise
         except Exception as exc:  # every waiter learns of the failure, none hangs
             for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
+                _fail(fut, exc)
             return
         for (_, fut), vector in zip(batch, vectors, strict=True):
             if not fut.done():
                 fut.set_result(vector)
+
+
+def _switching() -> Overloaded:
+    return Overloaded("The server is switching models or stopping; retry in a moment.")
+
+
+def _fail(future: asyncio.Future[np.ndarray], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

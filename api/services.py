@@ -171,8 +171,9 @@ class Services:
         self.serving = new
         self.queue.engine = engine
         log.warning("now serving %s (was %s)", model_id, old.catalog.model_id)
-        await asyncio.sleep(1.0)  # queries already in the old batcher finish with the old pair
-        await old.batcher.stop()
+        # queries already in the old batcher finish with the old pair; a request that took
+        # the old pair but queues after this answers 503 (retry), never waits forever
+        await old.batcher.drain()
 
     async def stop(self) -> None:
         for task in self._loops:

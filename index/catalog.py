@@ -22,7 +22,7 @@ from index.calibration import SAMPLE, Calibration, calibrate
 from index.combine import Combiner
 from index.errors import IndexFileError, ModelMismatchError
 from index.filters import MetadataFilter
-from index.persistence import Manifest, load_index, read_manifest, save_index
+from index.persistence import Manifest, build_file, load_index, read_manifest, save_index
 from index.plan import IndexPlan, choose_plan, still_fits
 from index.schemas import Item
 from index.settings import IndexSettings
@@ -106,7 +106,7 @@ class Catalog:
                 plan,
                 self.store.iter_vectors(self.model_id, self.dim),
                 sample=lambda: self._sample(count),
-                refine_path=self.index_dir / f".build-{time.time_ns()}.f16",
+                refine_path=build_file(self.index_dir),
                 use_gpu=self._use_gpu(),
             )
         )

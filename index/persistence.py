@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,34 @@ from index.refine import RefineStore
 from index.vectors import VectorIndex, labels_of
 
 CURRENT = "CURRENT"
+KEEP_SAVED = 1  # the current one: a refine file of a million 2048-d rows is 4 GB
+# What another host left cannot be checked for life; it is removed only when this old.
+FOREIGN_AFTER_S = 24 * 3600
+LEGACY_AFTER_S = 3600  # names without an owner (written before owners were named)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}~{os.getpid()}"
+
+
+def build_file(root: Path) -> Path:
+    """A refine file for a build in this process: named by its owner, so that a save in
+    another process can tell whether its writer still lives."""
+    return root / f".build-{_owner()}-{time.time_ns()}.f16"
+
+
+def _alive(owner: str) -> bool | None:
+    """Whether the owner (host~pid) still runs; None when that cannot be told here."""
+    host, _, pid = owner.rpartition("~")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Manifest(BaseModel):
@@ -55,7 +84,7 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     name = f"v{time.time_ns()}"
-    tmp = root / f".{name}.tmp"
+    tmp = root / f".{name}-{_owner()}.tmp"
     tmp.mkdir()
     faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
     # ASCII hex ids as bytes, sorted by label: a load uses the arrays as they are (IdMap)
@@ -73,7 +102,7 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     _fsync_dir(tmp)
     final = root / name
     os.replace(tmp, final)
-    pointer = root / f".{CURRENT}.tmp"
+    pointer = root / f".{CURRENT}-{_owner()}.tmp"
     pointer.write_text(name)
     _fsync_file(pointer)
     os.replace(pointer, root / CURRENT)
@@ -88,15 +117,52 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
 
 
 def _remove_stale(root: Path, keep: str) -> None:
-    """Older index folders, and refine files of builds that were saved or never finished."""
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name != keep:
+    """Older index folders, and what builds and saves left behind when their process died.
+
+    Several processes save into one folder (`serve`, a CLI `ingest`, a reindex): a file or
+    folder in progress is named by its owner (host~pid) and removed only once that process
+    is gone; age says nothing, as training a large index writes nothing for minutes."""
+    saved = sorted((e for e in root.iterdir() if e.is_dir() and e.name.startswith("v")),
+                   key=lambda e: e.name)  # fmt: skip
+    for entry in saved[:-KEEP_SAVED]:
+        if entry.name != keep:
             shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name.startswith(".build-"):
-            # a build still streaming writes every few seconds; one left for a minute is dead
-            with contextlib.suppress(OSError):
-                if time.time() - entry.stat().st_mtime > 60:
+    for entry in root.iterdir():
+        if not entry.name.startswith("."):
+            continue
+        owner = _owner_of(entry.name)
+        if owner is None:
+            continue
+        if owner == "":
+            too_old = LEGACY_AFTER_S
+        else:
+            alive = _alive(owner)
+            if alive:
+                continue
+            too_old = 0 if alive is False else FOREIGN_AFTER_S
+        with contextlib.suppress(OSError):
+            if time.time() - entry.stat().st_mtime >= too_old:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
                     entry.unlink()
+
+
+def _owner_of(name: str) -> str | None:
+    """host~pid of a build file or save folder; "" for an unnamed (older) one; None for
+    anything else."""
+    if name.startswith(".build-"):
+        body = name.removeprefix(".build-")
+    elif name.endswith(".tmp") and name.startswith((".v", f".{CURRENT}")):
+        body = name.removesuffix(".tmp")
+    else:
+        return None
+    if "~" not in body:
+        return ""
+    head, _, tail = body.rpartition("~")
+    pid = tail.split("-", 1)[0].split(".", 1)[0]
+    host = head.split("-", 1)[1] if head.startswith((".v", f".{CURRENT}")) else head
+    return f"{host}~{pid}"
 
 
 def read_manifest(root: Path) -> Manifest | None:
