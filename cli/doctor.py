@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -103,20 +104,35 @@ def _redis_and_workers(_: Engine) -> list[Check]:
     return [Check("redis", "ok", f"{url} answers"), workers]
 
 
+def _cannot_write(folder: Path) -> str | None:
+    """Why a file cannot be written in `folder`, or None: tried, not guessed from the mode
+    bits (root passes every os.access check, a read-only mount fails them all)."""
+    probe = folder / f".doctor-{os.getpid()}.tmp"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _store_and_index(engine: Engine) -> list[Check]:
     from index import read_manifest
 
     data = engine.index_settings.data_dir
     free = shutil.disk_usage(data).free / 2**30
-    checks = [
-        Check(
+    unwritable = _cannot_write(data)
+    if unwritable:
+        folder = Check("data folder", "fail", f"{data} is not writable ({unwritable})")
+    elif free <= 1:
+        folder = Check(
             "data folder",
-            "ok" if os.access(data, os.W_OK) and free > 1 else "fail",
-            f"{data} writable, {free:.1f} GiB free"
-            if free > 1
-            else f"{data}: {free:.2f} GiB free; make room or move LOOKALIKE_DATA_DIR",
+            "fail",
+            f"{data}: {free:.2f} GiB free; make room or move LOOKALIKE_DATA_DIR",
         )
-    ]
+    else:
+        folder = Check("data folder", "ok", f"{data} writable, {free:.1f} GiB free")
+    checks = [folder]
     try:
         counts = engine.store.status_counts()
     except Exception as exc:

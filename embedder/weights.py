@@ -6,6 +6,7 @@ Random init is never a silent fallback: it happens only when `weights="none"` is
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -54,7 +55,14 @@ def load_torchvision(url: str, label: str, *, allow_download: bool) -> StateDict
     filename = url.rsplit("/", 1)[-1]
     cached = torch_cache_dir() / filename
     if cached.is_file():
-        return _unwrap(torch.load(cached, map_location="cpu", weights_only=True), str(cached))
+        try:
+            state = torch.load(cached, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated download, a file of something else
+            raise WeightsUnavailableError(
+                f"The cached {label} weights file {cached} is damaged "
+                f"({type(exc).__name__}); delete it so that it is fetched again."
+            ) from exc
+        return _unwrap(state, str(cached))
     if allow_download:
         try:
             # torch.hub announces every attempt on stderr; the outcome is what we report.
@@ -63,6 +71,22 @@ def load_torchvision(url: str, label: str, *, allow_download: bool) -> StateDict
                     url, map_location="cpu", progress=False, check_hash=True
                 )
             return _unwrap(state, url)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise WeightsUnavailableError(
+                    f"The {label} weights could not be saved in {torch_cache_dir()} "
+                    f"({exc.strerror}); make room there or point TORCH_HOME elsewhere."
+                ) from exc
+            # otherwise an unreachable network: the one-sentence explanation below
+        except RuntimeError as exc:
+            if "hash" in str(exc).lower():
+                raise WeightsUnavailableError(
+                    f"The downloaded {label} weights do not match their published hash; "
+                    f"nothing was kept, try again or put {filename} in {torch_cache_dir()}."
+                ) from exc
+            raise WeightsUnavailableError(
+                f"The {label} weights could not be loaded ({exc})."
+            ) from exc
         except Exception:
             pass  # unreachable network: fall through to the one-sentence explanation
     how = "" if allow_download else " (downloads are disabled by LOOKALIKE_ALLOW_DOWNLOAD=false)"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from engine.errors import EngineError, OutsideFolderError, SourceNotFoundError
@@ -29,11 +30,13 @@ def is_url(text: str) -> bool:
     return "://" in text
 
 
-def _check_address(host: str, settings: EngineSettings) -> None:
+def _check_address(host: str, settings: EngineSettings) -> str | None:
+    """The one address the fetch will connect to, checked to be public; None when private
+    addresses are allowed (the fetch then resolves as usual)."""
     if settings.allow_private_urls:
-        return
+        return None
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise FetchError(f"The host {host} could not be resolved.") from exc
     for info in infos:
@@ -43,6 +46,32 @@ def _check_address(host: str, settings: EngineSettings) -> None:
                 f"The URL points to a private or local address ({address}); "
                 "set LOOKALIKE_ALLOW_PRIVATE_URLS=true to allow it."
             )
+    return str(infos[0][4][0])
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to the address that was checked, whatever the name resolves to by then: a
+    DNS answer that changes between the check and the fetch (rebinding) cannot send the
+    fetch to a private address. TLS still verifies the URL's host name."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def connect_tcp(  # type: ignore[override]
+        self, host: str, port: int, *args: Any, **kwargs: Any
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(self.address, port, *args, **kwargs)
+
+
+def _transport(address: str | None) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(trust_env=False)
+    if address is not None:
+        pool = transport._pool
+        assert isinstance(pool, httpcore.ConnectionPool)
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=pool._ssl_context, network_backend=_PinnedBackend(address)
+        )
+    return transport
 
 
 def check_url(url: str, settings: EngineSettings) -> str:
@@ -69,10 +98,15 @@ def check_url(url: str, settings: EngineSettings) -> str:
 
 
 def fetch_url(url: str, settings: EngineSettings) -> bytes:
-    _check_address(check_url(url, settings), settings)
+    """The URL's body. No proxy from the environment is used: the address check holds only
+    for a connection this process makes itself."""
+    address = _check_address(check_url(url, settings), settings)
     cap = settings.max_file_bytes
     try:
-        with httpx.stream("GET", url, timeout=settings.url_timeout_s, follow_redirects=False) as r:
+        with (
+            httpx.Client(transport=_transport(address), trust_env=False) as client,
+            client.stream("GET", url, timeout=settings.url_timeout_s, follow_redirects=False) as r,
+        ):
             if r.status_code != 200:
                 raise FetchError(f"The URL answered HTTP {r.status_code}.")
             declared = r.headers.get("content-length")

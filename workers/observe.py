@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -76,7 +77,7 @@ class Heartbeat:
         while not self._stop.is_set():
             try:
                 conn, client = _redis(self.celery)
-                body = {"at": time.time(), "pid": threading.get_native_id()}
+                body = {"at": time.time(), "pid": os.getpid()}  # the process, for kill
                 if self.metrics_url:
                     body["metrics_url"] = self.metrics_url
                 client.set(HEARTBEAT_PREFIX + self.name, json.dumps(body), ex=HEARTBEAT_TTL_S)

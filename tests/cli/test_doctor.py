@@ -41,3 +41,16 @@ def test_unreachable_redis_and_mismatched_model_fail_with_the_fix(
     lines = {ln.split()[1]: ln for ln in result.output.splitlines() if ln.strip()}
     assert lines["redis"].startswith("FAIL") and "LOOKALIKE_REDIS_URL" in lines["redis"]
     assert lines["model"].startswith("FAIL") and "reindex" in lines["model"]
+
+
+def test_a_data_folder_that_cannot_be_written_fails(tmp_path: Path) -> None:
+    """Tried, not guessed: root passes every mode check. The probe's name is taken by a
+    folder here, so the write fails as it would on a read-only mount."""
+    import os
+
+    runner.invoke(app, ["doctor", "-d", str(tmp_path), *SMALL, "--json"])
+    (tmp_path / f".doctor-{os.getpid()}.tmp").mkdir()
+    result = runner.invoke(app, ["doctor", "-d", str(tmp_path), *SMALL, "--json"])
+    checks = {c["name"]: c for c in json.loads(result.output)}
+    assert checks["data folder"]["status"] == "fail", checks["data folder"]
+    assert "not writable" in checks["data folder"]["detail"]

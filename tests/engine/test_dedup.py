@@ -1,6 +1,9 @@
 """Near duplicates, measured on generated copies (half size, JPEG quality 25, 80% crop,
 mirrored) of real photos with efficientnet_lite0; the calibrated threshold's precision and
-recall are printed for the closing note, and upload and search use the same threshold."""
+recall are printed for the closing note, and upload and search use the same threshold.
+
+Each test builds on the module's one ingest (a fixture), not on another test having run
+first: any one of them runs alone."""
 
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from index import IndexSettings
 
 pytestmark = [
     pytest.mark.slow,
-    # The threshold is measured on real photos; small sample sets put too many copies among
-    # the random pairs that anchor the calibration.
+    # The threshold is measured on real photos: on the score of photos scikit-image ships,
+    # the catalog-relative calibration puts its floor at 0.89 and recall falls to 0.3 (the
+    # retrieval issue's calibration work), so without the data set there is nothing to
+    # measure.
     pytest.mark.skipif(not OXFORD.is_dir(), reason="needs ../shared/datasets/oxford5k-gt"),
 ]
 KINDS = ("half", "jpeg-q25", "crop-80", "mirror")
@@ -60,8 +65,11 @@ def lite0(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     )
 
 
-def test_threshold_precision_and_recall_on_generated_copies(lite0: Engine) -> None:
-    originals = _originals()
+@pytest.fixture(scope="module")
+def copies(lite0: Engine) -> tuple[Engine, dict[str, str], dict[str, str], int, int]:
+    """The catalog: every photo, and four copies of each of a third of them, except the
+    last photo (the upload test's own). Returns the engine, photo and kind per item id."""
+    originals = _originals()[:-1]
     copied = originals[: len(originals) // 3]
     sources = [Source(uri=f"orig:{n}", data=_jpeg(img)) for n, img in originals]
     truth: dict[str, str] = {f"orig:{n}": n for n, _ in originals}
@@ -70,8 +78,16 @@ def test_threshold_precision_and_recall_on_generated_copies(lite0: Engine) -> No
             sources.append(Source(uri=f"{kind}:{name}", data=_copy(img, kind)))
             truth[f"{kind}:{name}"] = name
     report = ingest(lite0, sources)
-    photo_of = {o.item_id: truth[o.source] for o in report.outcomes}
-    kind_of = {o.item_id: o.source.split(":")[0] for o in report.outcomes}
+    assert not report.failed
+    photo_of = {o.item_id or "": truth[o.source] for o in report.outcomes}
+    kind_of = {o.item_id or "": o.source.split(":")[0] for o in report.outcomes}
+    return lite0, photo_of, kind_of, len(originals), len(copied)
+
+
+def test_threshold_precision_and_recall_on_generated_copies(
+    copies: tuple[Engine, dict[str, str], dict[str, str], int, int],
+) -> None:
+    lite0, photo_of, kind_of, n_originals, n_copied = copies
     predicted = set()
     for group in duplicate_groups(lite0.catalog, NEAR_DUPLICATE):
         predicted |= {frozenset(p) for p in combinations([i for i, _ in group], 2)}
@@ -87,16 +103,19 @@ def test_threshold_precision_and_recall_on_generated_copies(lite0: Engine) -> No
         per_kind[kind] = round(sum(p in predicted for p in pairs) / len(pairs), 3)
     print(
         f"\nnear-duplicate threshold {NEAR_DUPLICATE} (calibrated; floor "
-        f"{lite0.catalog.calibration().floor:.3f}): {len(originals)} photos, "
-        f"{len(copied) * len(KINDS)} copies; precision {precision:.3f}, recall {recall:.3f}; "
+        f"{lite0.catalog.calibration().floor:.3f}): {n_originals} photos, "
+        f"{n_copied * len(KINDS)} copies; precision {precision:.3f}, recall {recall:.3f}; "
         f"recall by kind {per_kind}"
     )
     assert precision >= 0.95
     assert min(per_kind["mirror"], per_kind["jpeg-q25"], per_kind["half"]) >= 0.9
 
 
-def test_upload_reports_a_near_duplicate_and_search_collapses_copies(lite0: Engine) -> None:
-    _, img = _originals()[-1]  # a photo the other test did not copy
+def test_upload_reports_a_near_duplicate_and_search_collapses_copies(
+    copies: tuple[Engine, dict[str, str], dict[str, str], int, int],
+) -> None:
+    lite0 = copies[0]
+    _, img = _originals()[-1]  # the photo left out of the catalog
     with TestClient(create_app(lite0)) as client:
         files = [("files", ("orig.jpg", _jpeg(img), "image/jpeg"))]
         first = client.post("/v1/items", files=files).json()["results"][0]
@@ -115,11 +134,14 @@ def test_upload_reports_a_near_duplicate_and_search_collapses_copies(lite0: Engi
         assert all(0 <= h["similarity"] <= 1 for h in plain)
 
 
-def test_dedup_command_lists_the_groups(lite0: Engine) -> None:
+def test_dedup_command_lists_the_groups(
+    copies: tuple[Engine, dict[str, str], dict[str, str], int, int],
+) -> None:
     from typer.testing import CliRunner
 
     from cli.main import app
 
+    lite0 = copies[0]
     data = str(lite0.index_settings.data_dir)
     result = CliRunner().invoke(app, ["dedup", "-d", data, "--json"])
     assert result.exit_code == 0, result.output

@@ -60,3 +60,38 @@ def test_manifests(tmp_path: Path, engine: Engine, web: str) -> None:
 
     with pytest.raises(SourceNotFoundError, match="line 1 is not JSON"):
         from_manifest(tmp_path / "bad.jsonl")
+
+
+def test_a_url_is_fetched_from_the_address_that_was_checked(
+    engine: Engine, web: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address to the check and loopback after.
+    The fetch must connect to the checked address (here nothing is sent anywhere: the
+    connection is recorded and refused, since this machine reaches no public address)."""
+    import socket
+
+    import httpcore
+
+    from engine.sources import FetchError, fetch_url
+
+    port = int(web.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = iter(["93.184.215.14", "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+
+    def rebinding(host: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host == "rebind.example":
+            address = next(answers)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    connected: list[str] = []
+
+    def record(self: object, host: str, port: int, *args: object, **kwargs: object) -> None:
+        connected.append(host)
+        raise httpcore.ConnectError("refused by the test: no traffic leaves this machine")
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", record)
+    with pytest.raises(FetchError):
+        fetch_url(f"http://rebind.example:{port}/0.jpg", engine.settings)
+    assert connected == ["93.184.215.14"]

@@ -99,3 +99,19 @@ def test_id_lookups_go_through_btree_indexes_past_a_size_and_stay_exact(
     assert sorted(store.get_items([*many[:10], *later[:3]])) == sorted([*many[5:10], *later[:3]])
     found, vecs = store.read_vectors("m", 8, [many[7]])
     assert found == [many[7]] and np.allclose(vecs[0], vectors[7])
+
+
+def test_compaction_failures_are_logged_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.metrics import UPKEEP_FAILURES, compact
+
+    store = Store(tmp_path)
+    for n in range(3):  # three fragments: something to compact
+        store.register_items(items(ids(3, prefix=f"batch{n}")))
+    for data in (tmp_path / "items.lance" / "data").iterdir():
+        data.unlink()  # the table's files vanish under it (a disk fault, a bad restore)
+    before = UPKEEP_FAILURES.labels("compact")._value.get()
+    compact(store)
+    assert UPKEEP_FAILURES.labels("compact")._value.get() == before + 1
+    assert "compacting the items table failed" in caplog.text

@@ -172,4 +172,6 @@ def test_patches_during_a_real_workers_embedding_are_all_kept(
         if (items[i].metadata, items[i].client_key) != ({"n": n}, f"sku-{n}")
     ]
     assert lost == [], f"{len(lost)} of {n_items} items lost their PATCH to the worker"
+    # the heartbeat names the worker's process (what an operator would kill), not a thread
+    assert {b["pid"] for b in queue.heartbeats().values()} == {worker.pid}
     assert {i.status for i in items.values()} == {"embedded"}
