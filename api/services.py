@@ -24,6 +24,7 @@ from engine import Engine, Outcome, Source
 from engine.engine import settings_for
 from engine.metrics import compact
 from index import ACTIVE_MODEL, Catalog, Job
+from workers import reindex
 from workers.jobs import FINAL
 from workers.queue import JobQueue, LocalQueue
 from workers.settings import WorkerSettings
@@ -174,6 +175,8 @@ class Services:
         # queries already in the old batcher finish with the old pair; a request that took
         # the old pair but queues after this answers 503 (retry), never waits forever
         await old.batcher.drain()
+        # uploads this API embedded with the old model until now lack the new one's vector
+        await run_in_threadpool(reindex.backfill, self.queue, old.catalog.model_id, model_id)
 
     async def stop(self) -> None:
         for task in self._loops:

@@ -72,7 +72,7 @@ class Source:
 class Outcome:
     source: str
     item_id: str | None
-    status: str  # "queued", "added", "skipped" or "failed"
+    status: str  # "queued", "added", "skipped", "failed" or "deleted"
     error: str | None = None
 
 
@@ -314,6 +314,13 @@ def embed_items(
     finally:
         if own_pool:
             pool.shutdown()
+    # an item deleted before its turn has no row to load: it is accounted for, not lost
+    answered = {o.item_id for o in outcomes}
+    outcomes += [
+        Outcome("", i, "deleted", "The item was deleted before it was embedded.")
+        for i in todo
+        if i not in answered
+    ]
     return outcomes
 
 

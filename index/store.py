@@ -405,11 +405,17 @@ class Store:
         that repeats (a full disk, a commit conflict every time) must be seen."""
         failed: list[str] = []
         for name in (ITEMS, JOBS, BATCHES, *self._embedding_tables()):
-            try:
-                self._open(name).optimize(cleanup_older_than=timedelta(minutes=10))
-            except Exception as exc:
-                log.warning("compacting the %s table failed: %s", name, exc)
-                failed.append("compact")
+            for attempt in range(3):
+                try:
+                    self._open(name).optimize(cleanup_older_than=timedelta(minutes=10))
+                    break
+                except Exception as exc:
+                    # a writer committed meanwhile: LanceDB says to retry, and it is cheap
+                    if "Retryable commit conflict" in str(exc) and attempt < 2:
+                        continue
+                    log.warning("compacting the %s table failed: %s", name, exc)
+                    failed.append("compact")
+                    break
         try:
             self.ensure_indexes()
         except Exception as exc:

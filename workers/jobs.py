@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from index import Batch, BatchState, Job, JobStatus, Store, sql_str, sql_time
+from index import (
+    ACTIVE_MODEL,
+    Batch,
+    BatchState,
+    Job,
+    JobStatus,
+    Store,
+    sql_str,
+    sql_time,
+)
 
 log = logging.getLogger(__name__)
 Send = Callable[[Batch, dict[str, Any]], None]
@@ -103,7 +112,7 @@ def batch_counts(job: Job, batches: Sequence[Batch]) -> dict[str, Any]:
     return {
         "done": sum(b.done for b in batches),
         "failed": params.get("registered_failed", 0) + sum(b.failed for b in batches),
-        "skipped": params.get("registered_skipped", 0),
+        "skipped": params.get("registered_skipped", 0) + sum(b.skipped for b in batches),
         "updated_at": now(),
     }
 
@@ -132,9 +141,36 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     changed = any(
         getattr(refreshed, k) != getattr(job, k) for k in ("done", "failed", "skipped", "status")
     )
-    if changed and not store.update_job(job_id, when=[JobStatus.running.value], **update):
+    if not changed:
+        return refreshed
+    if not store.update_job(job_id, when=[JobStatus.running.value], **update):
         return store.get_job(job_id)  # another writer moved it first
+    if finished and send is not None:  # only the writer that closed it, so only once
+        follow_switch(store, refreshed, batches, send)
     return refreshed
+
+
+def follow_switch(store: Store, job: Job, batches: Sequence[Batch], send: Send) -> Job | None:
+    """A job that embedded with a model that is no longer the active one (the catalog was
+    switched while its batches were in flight) leaves its items without the active model's
+    vectors: they are embedded again, as a backfill job, under the active model."""
+    from embedder import ModelSpec  # the model id says its dimension
+
+    active = store.get_state(ACTIVE_MODEL)
+    wanted = store.get_state(f"model_settings:{active}") if active else None
+    if wanted is None or json.loads(wanted) == job_model(job):
+        return None
+    ids = [i for b in batches for i in b.item_ids]
+    have = store.embedded_ids(active, ModelSpec.parse(active).dim, ids)
+    existing = store.existing_ids(ids)
+    missing = [i for i in dict.fromkeys(ids) if i in existing and i not in have]
+    if not missing:
+        return None
+    log.warning("job %s embedded %d items with a model switched away from", job.id, len(missing))
+    params = json.loads(job.params_json)
+    return create_job(
+        store, "backfill", missing, json.loads(wanted), int(params.get("batch_size", 32)), send
+    )
 
 
 def cancel_job(store: Store, job_id: str) -> Job:
@@ -226,6 +262,7 @@ def run_batch(
     counts = {
         "done": sum(1 for o in outcomes if o.status in ("added", "skipped")),
         "failed": sum(1 for o in outcomes if o.status == "failed"),
+        "skipped": sum(1 for o in outcomes if o.status == "deleted"),  # deleted meanwhile
     }
     # The work is done whatever the batch's state became meanwhile (cancelled, resent):
     # only a batch already counted as done is left as it is, so nothing counts twice.

@@ -133,7 +133,13 @@ def _save(store: Store, job: Job, **values: Any) -> bool:
 
 
 def _close(store: Store, job: Job, status: JobStatus, error: str | None) -> Job:
-    closed = {"status": status.value, "error": error, "done": job.done, "failed": job.failed}
+    closed = {
+        "status": status.value,
+        "error": error,
+        "done": job.done,
+        "failed": job.failed,
+        "skipped": job.skipped,
+    }
     if not _save(store, job, **closed):
         return store.get_job(job.id)
     return job.model_copy(update={**closed, "updated_at": now()})
@@ -148,13 +154,30 @@ def rollback(queue: JobQueue) -> dict[str, Any]:
     store.set_state(PREVIOUS_MODEL, active)
     store.set_state(ACTIVE_MODEL, previous)
     log.warning("rolled the catalog back from %s to %s", active, previous)
-    gap = missing_ids(store, active, previous)
-    job = None
-    if gap:
-        raw = store.get_state(f"model_settings:{previous}")
-        model = json.loads(raw) if raw else {}
-        job = queue.submit("backfill", gap, model)
+    job = backfill(queue, active, previous)
     return {"active": previous, "previous": active, "backfill_job": job.id if job else None}
+
+
+def backfill(queue: JobQueue, source: str, target: str) -> Job | None:
+    """Embed under `target` what `source` has and `target` lacks: after a rollback, and
+    after a switch, for what was uploaded while the API still embedded with the old model
+    (between the finisher's last check and the API seeing the switch)."""
+    store = queue.engine.store
+    for job in store.list_jobs(50):  # a rollback's backfill, seen again by the API's switch
+        running = job.status in (JobStatus.queued.value, JobStatus.running.value)
+        if running and job.kind == "backfill" and _params(job).get("target_model_id") == target:
+            return None
+    gap = missing_ids(store, source, target)
+    if not gap:
+        return None
+    raw = store.get_state(f"model_settings:{target}")
+    model = json.loads(raw) if raw else {}
+    log.warning("backfilling %d items under %s", len(gap), target)
+    return queue.submit("backfill", gap, model, target_model_id=target)
+
+
+def _params(job: Job) -> dict[str, Any]:
+    return dict(json.loads(job.params_json))
 
 
 def status(store: Store) -> dict[str, Any]:

@@ -175,3 +175,36 @@ def test_patches_during_a_real_workers_embedding_are_all_kept(
     # the heartbeat names the worker's process (what an operator would kill), not a thread
     assert {b["pid"] for b in queue.heartbeats().values()} == {worker.pid}
     assert {i.status for i in items.values()} == {"embedded"}
+
+
+def test_a_job_still_embedding_when_the_catalog_switches_is_embedded_again(
+    tmp_path: Path,
+) -> None:
+    """An upload's batch in flight while a reindex switches: its items get the new model's
+    vectors from a backfill, or the new index would never hold them."""
+    import json
+
+    from engine.ingest import Outcome
+    from index import ACTIVE_MODEL, Item
+
+    store = Store(tmp_path / "lancedb")
+    old, new = "resnet18.none.gem.512", "resnet18.none.avg.512"
+    settings = {m: {"model": "resnet18", "pooling": m.split(".")[2]} for m in (old, new)}
+    for model_id, model in settings.items():
+        store.set_state(f"model_settings:{model_id}", json.dumps(model))
+    store.set_state(ACTIVE_MODEL, old)
+    ids = [f"{i:064x}" for i in range(3)]
+    store.register_items([Item.new(i) for i in ids])
+    job = create_job(store, "upload", ids, settings[old], 32, lambda *_: None)
+    store.set_state(ACTIVE_MODEL, new)  # the reindex finished meanwhile
+    sent: list[tuple[Batch, dict[str, Any]]] = []
+    run_batch(
+        store,
+        job.id,
+        0,
+        ids,
+        lambda batch: [Outcome("", i, "added") for i in batch],
+        send=lambda b, m: sent.append((b, m)),
+    )
+    assert store.get_job(job.id).status == JobStatus.done.value
+    assert [(sorted(b.item_ids), m) for b, m in sent] == [(ids, settings[new])]
