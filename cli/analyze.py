@@ -22,7 +22,7 @@ def dedup_cmd(
             "--threshold",
             min=0.0,
             max=1.0,
-            help="Calibrated similarity from which two items are near duplicates [default 0.6].",
+            help="Calibrated similarity from which two items are near duplicates (default 0.6).",
         ),
     ] = None,
     as_json: Json = False,

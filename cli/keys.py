@@ -13,9 +13,10 @@ from cli.main import app
 from cli.options import DataDir, Json, make_engine
 
 keys_app = typer.Typer(
-    help="API keys. Once one key exists, every /v1 route needs a key with the right scope: "
-    "read (search, get), write (upload, delete, reindex) or admin (keys, jobs).",
+    help="API keys. Once one key has been created, every /v1 route needs a key with the right "
+    "scope: read (search, get), write (upload, PATCH, delete) or admin (keys, jobs, reindex).",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.add_typer(keys_app, name="keys")
 

@@ -36,6 +36,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # markdown: a docstring's wrapped lines read as one paragraph, blank lines part them
+    rich_markup_mode="markdown",
 )
 
 
@@ -93,7 +95,7 @@ def ingest_cmd(
         typer.Option(
             "--redis-url",
             help="Hand the embedding to workers through this Redis "
-            "[env LOOKALIKE_REDIS_URL]; without it, embed here.",
+            "(env LOOKALIKE_REDIS_URL); without it, embed here.",
         ),
     ] = None,
     wait: Annotated[

@@ -16,7 +16,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         "-d",
-        help="Catalog folder [env LOOKALIKE_DATA_DIR; default ./lookalike-data].",
+        help="Catalog folder (env LOOKALIKE_DATA_DIR; default ./lookalike-data).",
     ),
 ]
 Model = Annotated[
@@ -24,7 +24,7 @@ Model = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Backbone: resnet18/34/50/101/152 or efficientnet_lite0 [default resnet50].",
+        help="Backbone: resnet18/34/50/101/152 or efficientnet_lite0 (default resnet50).",
     ),
 ]
 Weights = Annotated[
@@ -46,7 +46,7 @@ InputSize = Annotated[
     typer.Option(
         "--input-size",
         help="Embed whole images, longer side resized to this (e.g. 448) instead of the "
-        "classifier's centre crop [env LOOKALIKE_INPUT_SIZE].",
+        "classifier's centre crop (env LOOKALIKE_INPUT_SIZE).",
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -24,7 +24,7 @@ RedisUrl = Annotated[
     str | None,
     typer.Option(
         "--redis-url",
-        help="Broker [env LOOKALIKE_REDIS_URL]; redis://host:6379/0 or redis+socket:///path.sock.",
+        help="Broker (env LOOKALIKE_REDIS_URL); redis://host:6379/0 or redis+socket:///path.sock.",
     ),
 ]
 
@@ -34,10 +34,10 @@ RedisUrl = Annotated[
 def serve_cmd(
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Bind address [env LOOKALIKE_HOST; default 127.0.0.1]."),
+        typer.Option("--host", help="Bind address (env LOOKALIKE_HOST; default 127.0.0.1)."),
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", "-p", help="Port [env LOOKALIKE_PORT; default 8000].")
+        int | None, typer.Option("--port", "-p", help="Port (env LOOKALIKE_PORT; default 8000).")
     ] = None,
     workers: Annotated[
         int,
@@ -142,7 +142,7 @@ def worker_cmd(
             "-c",
             min=1,
             help="Tasks held at once; their items share forward passes "
-            "[env LOOKALIKE_WORKER_CONCURRENCY; default 4]. One model per worker process.",
+            "(env LOOKALIKE_WORKER_CONCURRENCY; default 4). One model per worker process.",
         ),
     ] = None,
     name: Annotated[
