@@ -35,15 +35,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def add_batches(
-    store: Store,
-    job: Job,
-    item_ids: Sequence[str],
-    batch_size: int,
-    send: Send,
-    model: dict[str, Any],
-) -> list[Batch]:
-    """Append batches to a job: rows first, then their messages."""
+def new_batches(store: Store, job: Job, item_ids: Sequence[str], batch_size: int) -> list[Batch]:
+    """Batch rows appended to a job, written (queued) but not sent yet."""
     first = len(store.job_batches(job.id))
     stamp = now()
     batches = [
@@ -58,9 +51,12 @@ def add_batches(
         for n, start in enumerate(range(0, len(item_ids), batch_size))
     ]
     store.create_batches(batches)
+    return batches
+
+
+def send_all(batches: Sequence[Batch], send: Send, model: dict[str, Any]) -> None:
     for batch in batches:
         send(batch, model)
-    return batches
 
 
 def create_job(
@@ -77,7 +73,12 @@ def create_job(
     **params: Any,
 ) -> Job:
     """`skipped` and `failed` count what registration settled (duplicates, unreadable files).
-    `job_id` fills in a job row announced before registration began."""
+    `job_id` fills in a job row announced before registration began.
+
+    The order matters across processes: the job row (queued), then its batch rows, then the
+    job turns running, then the messages go. A refresh elsewhere that saw a running job
+    before its batch rows existed would close it as done with nothing counted; a message
+    lost after the rows exist is found and resent."""
     total = len(item_ids) + skipped + failed
     job = Job.new(
         job_id or uuid.uuid4().hex,
@@ -89,16 +90,19 @@ def create_job(
         registered_failed=failed,
         **params,
     )
-    update = {"status": JobStatus.running.value, "skipped": skipped, "failed": failed}
-    job = job.model_copy(update=update)
-    # Rows first, messages second: a message lost after this point is found and resent.
+    job = job.model_copy(update={"skipped": skipped, "failed": failed})
+    queued = [JobStatus.queued.value]
     if job_id is None:
         store.create_job(job)
     else:  # announced as queued; a cancel that came meanwhile wins, and nothing is sent
-        values = {k: getattr(job, k) for k in ("total", "params_json", *update)}
-        if not store.update_job(job.id, when=[JobStatus.queued.value], **values):
+        values = {k: getattr(job, k) for k in ("total", "params_json", "skipped", "failed")}
+        if not store.update_job(job.id, when=queued, **values):
             return store.get_job(job.id)
-    add_batches(store, job, item_ids, batch_size, send, model)
+    batches = new_batches(store, job, item_ids, batch_size)
+    if not store.update_job(job.id, when=queued, status=JobStatus.running.value):
+        return store.get_job(job.id)  # cancelled while its batches were written
+    job = job.model_copy(update={"status": JobStatus.running.value})
+    send_all(batches, send, model)
     return job if item_ids else refresh_job(store, job.id, send)
 
 

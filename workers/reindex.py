@@ -18,7 +18,7 @@ from engine import Engine, EngineError
 from engine.engine import model_of, remember_model
 from engine.errors import ConflictError
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
-from workers.jobs import FINAL, Send, add_batches, batch_counts, now
+from workers.jobs import FINAL, Send, batch_counts, new_batches, now, send_all
 from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,12 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
         params["rounds"] = params.get("rounds", 1) + 1
         update = {"total": job.total + len(missing), "params_json": json.dumps(params)}
         job = job.model_copy(update=update)
+        # the round's rows before the job says so: a poller elsewhere sees queued batches
+        # (and waits) rather than a finished job missing items (and a second round)
+        batches = new_batches(store, job, missing, int(params.get("batch_size", 128)))
         if not _save(store, job, **update):
             return store.get_job(job.id)  # cancelled meanwhile: no new round
-        add_batches(store, job, missing, int(params.get("batch_size", 128)), send, params["model"])
+        send_all(batches, send, params["model"])
         return job
     if missing:
         if send is None:  # the caller cannot send; whoever polls next with a sender will
