@@ -211,7 +211,33 @@ def install_security_schemes(app: FastAPI) -> None:
                 routes=app.routes,
             )
             schema.setdefault("components", {})["securitySchemes"] = SCHEMES
+            document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+REFUSALS = {
+    "401": "No API key, a wrong or revoked one, or two that disagree.",
+    "403": "The key lacks the scope, or a cookie-authorized write came from another origin.",
+    "429": "Over the key's (or the address's) rate; see Retry-After.",
+}
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Every status a route answers is in its entry, with the one error schema: the
+    access middleware's refusals on protected routes, and 422 as `{error, detail}` (the
+    handler in api/errors.py), not FastAPI's list of validation errors."""
+    for methods in schema.get("paths", {}).values():
+        for op in methods.values():
+            responses = op.setdefault("responses", {})
+            if SCOPE_FIELD in op:
+                for status, text in REFUSALS.items():
+                    responses.setdefault(status, {"description": text, "content": ERROR_REF})
+            if "422" in responses:
+                responses["422"]["content"] = ERROR_REF
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

@@ -41,6 +41,11 @@ def _operations(client: TestClient) -> list[tuple[str, str, str | None]]:
 def test_every_protected_route_needs_a_key_with_its_scope(keyed) -> None:  # type: ignore[no-untyped-def]
     client, tokens = keyed
     ops = _operations(client)
+    schema_responses = {
+        (method, re.sub(r"\{[^}]+\}", "x", path)): set(op["responses"])
+        for path, methods in client.get("/openapi.json").json()["paths"].items()
+        for method, op in methods.items()
+    }
     v1 = [op for op in ops if op[1].startswith("/v1/")]
     assert all(scope in ("read", "write", "admin") for _, _, scope in v1), v1
     assert Counter(scope for *_, scope in v1).keys() == {"read", "write", "admin"}
@@ -57,8 +62,20 @@ def test_every_protected_route_needs_a_key_with_its_scope(keyed) -> None:  # typ
             denied = client.request(method, path, headers=weak)
             assert denied.status_code == 403, (method, path, denied.text)
             assert f"'{scope}' scope" in denied.json()["detail"], (method, path)
+        # two credentials that disagree are refused whichever of them is the good one
+        for bad_header in ({"X-API-Key": "lk_000000000000_nope"}, {"Authorization": "Bearer x"}):
+            good = (
+                {"Authorization": f"Bearer {tokens[scope]}"}
+                if "X-API-Key" in bad_header
+                else {"X-API-Key": tokens[scope]}
+            )
+            both = client.request(method, path, headers={**good, **bad_header})
+            assert both.status_code == 401, (method, path, both.text)
+            assert "different keys" in both.json()["detail"]
         allowed = client.request(method, path, headers={"X-API-Key": tokens[scope]})
         assert allowed.status_code not in (401, 403), (method, path, allowed.text)
+        documented = schema_responses[(method, path)]
+        assert {"401", "403", "429"} <= documented, (method, path, documented)
     assert len(v1) >= 20
 
 

@@ -81,6 +81,16 @@ def test_upload_query_and_click_through(server: Server, tmp_path: Path) -> None:
         page.locator("#status", has_text="6 items").wait_for()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+        # a phone-sized viewport: the results stay on screen, nothing scrolls sideways
+        page.set_viewport_size({"width": 390, "height": 844})
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        right = page.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('#results .hit')]"
+            ".map(h => h.getBoundingClientRect().right))"
+        )
+        assert wide <= 390 and right <= 390, (wide, right)
+        page.screenshot(path=str(ARTIFACTS / "web-page-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 860})
 
         # clicking a result searches from that item; the item itself is left out
         second = page.get_attribute("#results .hit:nth-child(2)", "data-item-id")
