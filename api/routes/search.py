@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
@@ -78,19 +79,23 @@ def _stored_vectors(serving: Serving, ids: list[str]) -> list[np.ndarray]:
     return [found[i] for i in ids]
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What one page of a search asks for, whichever route it came in by."""
+
+    k: int
+    filter_spec: dict | None
+    min_score: float | None
+    exclude: list[str]
+    after: tuple[float, str] | None = None
+    expand: int = 0
+    collapse: bool = False
+
+
 async def _run(
-    serving: Serving,
-    cursors: CursorCodec,
-    vector: np.ndarray,
-    k: int,
-    filter_spec: dict | None,
-    min_score: float | None,
-    exclude: list[str],
-    after: tuple[float, str] | None,
-    start: float,
-    expand: int = 0,
-    collapse_duplicates: bool = False,
+    serving: Serving, cursors: CursorCodec, vector: np.ndarray, ask: Ask, start: float
 ) -> SearchResponse:
+    k, exclude, expand, collapse_duplicates = ask.k, ask.exclude, ask.expand, ask.collapse
     if expand:
         vector = await run_in_threadpool(expand_query, serving.catalog, vector, expand, exclude)
     hits, cursor = await run_in_threadpool(
@@ -99,10 +104,10 @@ async def _run(
         cursors,
         vector,
         3 * k if collapse_duplicates else k,  # room for the copies that collapse away
-        filter_spec=filter_spec,
-        min_score=min_score,
+        filter_spec=ask.filter_spec,
+        min_score=ask.min_score,
         exclude=exclude,
-        after=after,
+        after=ask.after,
     )
     if collapse_duplicates:
         hits = (await run_in_threadpool(collapse, serving.catalog, hits))[:k]
@@ -167,19 +172,8 @@ async def search_by_image(
     vector = combine(positives, negatives)
     hashed = await run_in_threadpool(lambda: [content_id(d) for d in datas + negative_datas])
     exclude = hashed + ids_pos + ids_neg if exclude_self else []
-    return await _run(
-        serving,
-        services.cursors,
-        vector,
-        k,
-        filter_spec,
-        min_score,
-        exclude,
-        None,
-        start,
-        expand,
-        collapse,
-    )
+    ask = Ask(k, filter_spec, min_score, exclude, expand=expand, collapse=collapse)
+    return await _run(serving, services.cursors, vector, ask, start)
 
 
 @router.get(
@@ -206,19 +200,8 @@ async def similar_to_item(
     filter_spec = await run_in_threadpool(_filter_param, filter)
     vector = (await run_in_threadpool(_stored_vectors, serving, [item_id]))[0]
     exclude = [item_id] if exclude_self else []
-    return await _run(
-        serving,
-        services.cursors,
-        vector,
-        k,
-        filter_spec,
-        min_score,
-        exclude,
-        None,
-        start,
-        expand,
-        collapse,
-    )
+    ask = Ask(k, filter_spec, min_score, exclude, expand=expand, collapse=collapse)
+    return await _run(serving, services.cursors, vector, ask, start)
 
 
 @router.post(
@@ -233,17 +216,8 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     serving = services.serving  # one model and index for the whole request
     if request.cursor:
         cur, vector = await run_in_threadpool(_from_cursor, services, serving, request.cursor)
-        return await _run(
-            serving,
-            services.cursors,
-            vector,
-            cur.k,
-            cur.filter,
-            cur.min_score,
-            cur.exclude,
-            (cur.after_score, cur.after_id),
-            start,
-        )
+        ask = Ask(cur.k, cur.filter, cur.min_score, cur.exclude, (cur.after_score, cur.after_id))
+        return await _run(serving, services.cursors, vector, ask, start)
     k = check_k(services, request.k)
     check_ids(request.positive_ids + request.negative_ids)
     if request.filter is not None:
@@ -252,19 +226,15 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
     negatives = await run_in_threadpool(_stored_vectors, serving, request.negative_ids)
     vector = combine(positives, negatives)
     exclude = request.positive_ids + request.negative_ids if request.exclude_self else []
-    return await _run(
-        serving,
-        services.cursors,
-        vector,
+    ask = Ask(
         k,
         request.filter,
         request.min_score,
         exclude,
-        None,
-        start,
-        request.expand,
-        request.collapse,
+        expand=request.expand,
+        collapse=request.collapse,
     )
+    return await _run(serving, services.cursors, vector, ask, start)
 
 
 def _from_cursor(
