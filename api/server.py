@@ -14,15 +14,33 @@ import asyncio
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.settings import ApiSettings
 
 
-def protocol(header_timeout_s: float) -> type[H11Protocol]:
-    class HeaderDeadline(H11Protocol):
-        """h11 with a deadline for the request line and headers of each request."""
+def _base(parser: str = "auto") -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 parser: httptools (uvicorn[standard]; the faster) unless h11 is
+    asked for or httptools is missing."""
+    if parser != "h11":
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+            return HttpToolsProtocol
+        except ImportError:  # httptools is an optional part of uvicorn
+            if parser == "httptools":
+                raise
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
+def protocol(header_timeout_s: float, base: type[Any] | None = None) -> type[asyncio.Protocol]:
+    """`base` (either of uvicorn's HTTP protocols) with a deadline for the request line and
+    headers of each request. Both parse what `data_received` gets at once and make a new
+    `cycle` when a request's headers are complete: a new cycle disarms the deadline."""
+    parent: Any = base or _base()
+
+    class HeaderDeadline(parent):  # type: ignore[misc, valid-type]
         _deadline: asyncio.TimerHandle | None = None
         _armed_for: Any = None
 
@@ -48,8 +66,8 @@ def protocol(header_timeout_s: float) -> type[H11Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
-        def handle_events(self) -> None:
-            super().handle_events()
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
             if self._deadline is not None and self.cycle is not self._armed_for:
                 self._disarm()  # a request's headers arrived
 
@@ -66,7 +84,7 @@ def run(app: Any, settings: ApiSettings) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        http=protocol(settings.header_timeout_s),
+        http=protocol(settings.header_timeout_s, _base(settings.http_parser)),
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=5,
         log_config=None,  # our handler: plain or JSON lines with the request id

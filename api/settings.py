@@ -1,6 +1,7 @@
 """API settings, read from the environment with the LOOKALIKE_ prefix."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,9 @@ class ApiSettings(BaseSettings):
     )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest pause while a request body is being received."
+    )
+    http_parser: Literal["auto", "httptools", "h11"] = Field(
+        "auto", description="uvicorn's HTTP parser; auto: httptools when installed."
     )
     max_connections: int = Field(
         512, ge=1, description="Connections and requests at once; more answer 503 at once."

@@ -115,9 +115,12 @@ def test_refused_requests_spend_the_callers_rate(engine: Engine) -> None:
     assert codes[0] == 401 and 429 in codes, codes
 
 
-@pytest.fixture
-def timed_server(tmp_path: Path) -> Iterator[ServeProcess]:
+@pytest.fixture(params=["httptools", "h11"])
+def timed_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
+    """`serve`, with each of uvicorn's HTTP parsers (httptools when installed, else h11)."""
     env = {"LOOKALIKE_HEADER_TIMEOUT_S": "1", "LOOKALIKE_BODY_TIMEOUT_S": "1"}
+    if request.param == "h11":
+        env["LOOKALIKE_HTTP_PARSER"] = "h11"
     proc = ServeProcess(tmp_path / "data", env=env)
     yield proc
     proc.stop()
