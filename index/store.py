@@ -340,6 +340,12 @@ class Store:
         if batches:
             upsert(self.batches, "key", [b.model_dump() for b in batches])
 
+    def claim_batch(self, batch: Batch) -> bool:
+        """Insert a batch row unless its key exists: True for the one writer that made it
+        (several processes may try to add the same round to a job)."""
+        merge = self.batches.merge_insert("key").when_not_matched_insert_all()
+        return int(merge.execute([batch.model_dump()]).num_inserted_rows) == 1
+
     def update_batches(self, where: str, when: Sequence[str] | None = None, **values: Any) -> int:
         """Write some columns of the batches matching `where` whose state is one of `when`;
         returns how many changed."""

@@ -35,8 +35,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def new_batches(store: Store, job: Job, item_ids: Sequence[str], batch_size: int) -> list[Batch]:
-    """Batch rows appended to a job, written (queued) but not sent yet."""
+def plan_batches(store: Store, job: Job, item_ids: Sequence[str], batch_size: int) -> list[Batch]:
+    """The batch rows that would append these items to a job (nothing written)."""
     first = len(store.job_batches(job.id))
     stamp = now()
     batches = [
@@ -50,7 +50,6 @@ def new_batches(store: Store, job: Job, item_ids: Sequence[str], batch_size: int
         )
         for n, start in enumerate(range(0, len(item_ids), batch_size))
     ]
-    store.create_batches(batches)
     return batches
 
 
@@ -98,7 +97,8 @@ def create_job(
         values = {k: getattr(job, k) for k in ("total", "params_json", "skipped", "failed")}
         if not store.update_job(job.id, when=queued, **values):
             return store.get_job(job.id)
-    batches = new_batches(store, job, item_ids, batch_size)
+    batches = plan_batches(store, job, item_ids, batch_size)
+    store.create_batches(batches)
     if not store.update_job(job.id, when=queued, status=JobStatus.running.value):
         return store.get_job(job.id)  # cancelled while its batches were written
     job = job.model_copy(update={"status": JobStatus.running.value})

@@ -18,7 +18,7 @@ from engine import Engine, EngineError
 from engine.engine import model_of, remember_model
 from engine.errors import ConflictError
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
-from workers.jobs import FINAL, Send, batch_counts, new_batches, now, send_all
+from workers.jobs import FINAL, Send, batch_counts, now, plan_batches, send_all
 from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,14 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
         params["rounds"] = params.get("rounds", 1) + 1
         update = {"total": job.total + len(missing), "params_json": json.dumps(params)}
         job = job.model_copy(update=update)
-        # the round's rows before the job says so: a poller elsewhere sees queued batches
-        # (and waits) rather than a finished job missing items (and a second round)
-        batches = new_batches(store, job, missing, int(params.get("batch_size", 128)))
+        # A finisher in another process may be here too, with its own list: the one that
+        # inserts the round's first batch row owns the round (the row's key is the job and
+        # the batch number), the other backs off. Rows before the job's new total: a
+        # poller sees queued batches (and waits), never a finished job missing items.
+        batches = plan_batches(store, job, missing, int(params.get("batch_size", 128)))
+        if not store.claim_batch(batches[0]):
+            return store.get_job(job.id)
+        store.create_batches(batches[1:])
         if not _save(store, job, **update):
             return store.get_job(job.id)  # cancelled meanwhile: no new round
         send_all(batches, send, params["model"])
