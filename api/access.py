@@ -74,13 +74,10 @@ class Credentials:
             if cookie is not None and cookie.value:
                 self.token, self.from_cookie = unquote(cookie.value), True
 
-    def same_origin(self) -> bool:
-        """A browser says where a request comes from: Sec-Fetch-Site, else Origin. A cookie
-        alone must never authorize a write that another site's page sent (CSRF)."""
-        return same_origin(self.headers)
-
 
 def same_origin(headers: dict[str, str]) -> bool:
+    """A browser says where a request comes from: Sec-Fetch-Site, else Origin. A cookie
+    alone must never authorize a write that another site's page sent (CSRF)."""
     site = headers.get("sec-fetch-site")
     if site is not None:
         return site == "same-origin"
@@ -168,7 +165,8 @@ class AccessControl:
                 failures, self.failure_rate,
             )  # fmt: skip
         key_rate = key.rate_per_s if key.rate_per_s is not None else self.default_rate
-        if creds.from_cookie and scope["method"] not in SAFE_METHODS and not creds.same_origin():
+        cross_site = creds.from_cookie and not same_origin(creds.headers)
+        if cross_site and scope["method"] not in SAFE_METHODS:
             return (
                 403, "cross_origin",
                 "A request authorized by the page's cookie must come from this server's own "
