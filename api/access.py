@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -60,7 +59,11 @@ class Credentials:
         self.headers = headers
         header = headers.get("x-api-key", "").strip() or None
         auth = headers.get("authorization", "")
-        bearer = (auth[7:].strip() or None) if auth.lower().startswith("bearer ") else None
+        is_bearer = auth.lower().startswith("bearer ") or auth.strip().lower() == "bearer"
+        bearer = (auth[7:].strip() or None) if is_bearer else None
+        # A credential header that is there but empty is refused like a wrong key, not taken
+        # for an absent one: a client whose key did not make it into the header learns it.
+        self.empty = ("x-api-key" in headers and header is None) or (is_bearer and not bearer)
         self.conflict = header is not None and bearer is not None and header != bearer
         self.from_cookie = False
         self.token = header or bearer
@@ -151,6 +154,12 @@ class AccessControl:
                 "The X-API-Key and Authorization headers carry different keys; send one.",
                 failures, self.failure_rate,
             )  # fmt: skip
+        if creds.empty:
+            return (
+                401, "unauthorized",
+                "An X-API-Key or Authorization: Bearer header is present but empty.",
+                failures, self.failure_rate,
+            )  # fmt: skip
         if not creds.token:
             return (
                 401, "unauthorized",
@@ -195,47 +204,3 @@ class AccessControl:
         if retry_after is not None:
             headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         await JSONResponse(error_body(code, detail), status, headers=headers)(scope, receive, send)
-
-
-def install_security_schemes(app: FastAPI) -> None:
-    """Declare the key schemes in the OpenAPI schema, so /docs offers an Authorize button."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                routes=app.routes,
-            )
-            schema.setdefault("components", {})["securitySchemes"] = SCHEMES
-            document_errors(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-REFUSALS = {
-    "401": "No API key, a wrong or revoked one, or two that disagree.",
-    "403": "The key lacks the scope, or a cookie-authorized write came from another origin.",
-    "429": "Over the key's (or the address's) rate; see Retry-After.",
-}
-
-
-def document_errors(schema: dict[str, Any]) -> None:
-    """Every status a route answers is in its entry, with the one error schema: the
-    access middleware's refusals on protected routes, and 422 as `{error, detail}` (the
-    handler in api/errors.py), not FastAPI's list of validation errors."""
-    for methods in schema.get("paths", {}).values():
-        for op in methods.values():
-            responses = op.setdefault("responses", {})
-            if SCOPE_FIELD in op:
-                for status, text in REFUSALS.items():
-                    responses.setdefault(status, {"description": text, "content": ERROR_REF})
-            if "422" in responses:
-                responses["422"]["content"] = ERROR_REF
-    components = schema.get("components", {}).get("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)

@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api.access import AccessControl, install_security_schemes
+from api.access import AccessControl
 from api.errors import install_error_handlers
 from api.keys import KeyRing
 from api.limits import BodySizeLimit
 from api.observe import Observe
+from api.openapi import install_openapi
 from api.routes import (
     drift,
     health,
@@ -96,7 +97,7 @@ def create_app(
 
     app.add_middleware(Observe, api=app)  # ids and metrics for every answer
     app.add_middleware(SecurityHeaders)  # outermost: every answer carries them, errors too
-    install_security_schemes(app)
+    install_openapi(app, settings)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def page() -> HTMLResponse:

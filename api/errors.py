@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.routing import RouteTable
 from embedder import (
     EmbedderError,
     ImageDecodeError,
@@ -45,7 +46,9 @@ STATUS: list[tuple[type[Exception], int]] = [
     (TooManyPixelsError, 413),
     (UnsupportedFormatError, 415),
     (ImageDecodeError, 422),
-    (WeightsUnavailableError, 422),  # a model was asked for whose weights are not here
+    # a model was asked for whose weights this server lacks: the request is well formed, the
+    # server's state refuses it (and installing the weights changes the answer)
+    (WeightsUnavailableError, 409),
     (UnknownModelError, 422),
     (EmbedderError, 422),
     (ItemNotFoundError, 404),
@@ -55,7 +58,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotIndexedError, 409),
     (ConflictError, 409),
     (OutsideFolderError, 422),
-    (EngineError, 400),
+    (EngineError, 422),  # a bad argument; what the state refuses is a ConflictError
     (IndexStoreError, 500),
     (RegistrationBusyError, 503),
     (QueueError, 503),
@@ -74,7 +77,19 @@ def _validation_sentence(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
     msg = str(first.get("msg", "is invalid")).rstrip(".")
+    if first.get("type") == "value_error":  # our own validators' sentences, said as they are
+        msg = msg.removeprefix("Value error, ")
+        msg = msg[:1].upper() + msg[1:]
+        return f"{where}: {msg}." if where else f"{msg}."
     return f"{where or 'The request'}: {msg}."
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the API serves at this path, as its OpenAPI document lists them.
+    Starlette's own 405 names only the first route whose path matched, and
+    /v1/items/{id} is three routes (GET, PATCH, DELETE)."""
+    methods = RouteTable(request.app).methods(request.url.path)
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -105,9 +120,22 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"There is no route at {path}; /docs lists them."
         elif exc.status_code == 405 and detail == "Method Not Allowed":
             detail = f"{request.method} is not allowed on {path}; /docs lists what is."
+        elif exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (JSON that is not UTF-8, a broken
+            # multipart form): a bad body is a 422 here, like every other, as the docs promise
+            form = request.headers.get("content-type", "").startswith("multipart/")
+            sentence = (
+                "The multipart form could not be parsed."
+                if form
+                else "The request body is not valid UTF-8 JSON."
+            )
+            return JSONResponse(error_body("invalid_request", sentence), 422)
         elif not detail.endswith("."):
             detail += "."
-        return JSONResponse(error_body(code, detail), exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse(error_body(code, detail), exc.status_code, headers=headers)
 
     for cls in (EmbedderError, IndexStoreError, EngineError, QueueError):
 

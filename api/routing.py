@@ -52,3 +52,11 @@ class RouteTable:
             if rule.method == method and rule.pattern.match(path):
                 return rule
         return None
+
+    def methods(self, path: str) -> set[str]:
+        """The methods the document lists for the most specific template matching `path`."""
+        if self._rules is None:
+            self._rules = self._build()
+        matching = [r for r in self._rules if r.pattern.match(path)]
+        template = matching[0].template if matching else None
+        return {r.method for r in matching if r.template == template}

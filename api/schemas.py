@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.validation import JsonBool, JsonFloat, JsonInt
 from engine.drift import DriftReport
 from index import Item, Job
 
@@ -254,21 +255,25 @@ class SearchRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"positive_ids": ["<item id>"], "k": 10, "filter": {"colour": {"in": ["red"]}}},
-                {"cursor": "<next_cursor of an earlier answer>"},
-            ]
+                {"positive_ids": [_ID], "k": 10, "filter": {"colour": {"in": ["red"]}}},
+            ],
+            # a search needs an example to start from, or the cursor of an earlier page
+            "anyOf": [
+                {"required": ["cursor"], "properties": {"cursor": {"type": "string"}}},
+                {"required": ["positive_ids"], "properties": {"positive_ids": {"minItems": 1}}},
+            ],
         },
     )
 
     positive_ids: list[str] = Field(default_factory=list, max_length=100)
     negative_ids: list[str] = Field(default_factory=list, max_length=100)
-    k: int | None = Field(None, description="Results per page (default 10, capped).")
+    k: JsonInt | None = Field(None, description="Results per page (default 10, capped).")
     filter: dict[str, Any] | None = Field(None, description="Metadata filter object.")
-    min_score: float | None = Field(None, ge=-1, le=1)
-    exclude_self: bool = True
-    cursor: str | None = None
-    expand: int = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
-    collapse: bool = Field(False, description="Drop near duplicates of a better hit.")
+    min_score: JsonFloat | None = Field(None, ge=-1, le=1)
+    exclude_self: JsonBool = True
+    cursor: str | None = Field(None, description="The `next_cursor` of an earlier answer.")
+    expand: JsonInt = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
+    collapse: JsonBool = Field(False, description="Drop near duplicates of a better hit.")
 
 
 class HealthOut(BaseModel):
@@ -307,7 +312,7 @@ class KeyCreate(BaseModel):
         min_length=1, description="read: search and get; write: upload, delete, reindex; admin."
     )
     name: str = Field("", max_length=200)
-    rate_per_s: float | None = Field(
+    rate_per_s: JsonFloat | None = Field(
         None, gt=0, description="Requests per second for this key; the server default if unset."
     )
 

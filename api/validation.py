@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, StrictBool
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 5
@@ -43,15 +47,56 @@ def parse_metadata(raw: str | None) -> dict[str, Any]:
     return check_metadata(value)
 
 
+# Characters a client key may not hold: a key is shown in logs, CSV exports and headers, so
+# no C0/C1 control characters (CR, LF, ESC...), no line or paragraph separators, no bidi
+# overrides that make a key read as another; U+FFFD is the form decoder's mark for bytes
+# that were not UTF-8. The OpenAPI document carries the same class as the field's pattern.
+CLIENT_KEY_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffd"
+CLIENT_KEY_PATTERN = f"^[^{CLIENT_KEY_FORBIDDEN}]*$"
+_FORBIDDEN = re.compile(f"[{CLIENT_KEY_FORBIDDEN}]")
+
+
 def check_client_key(key: str | None) -> str | None:
-    """Printable text of at most 512 characters (no control characters: a key is shown in
-    logs, CSV exports and headers)."""
+    """Text of at most 512 characters, none of them CLIENT_KEY_FORBIDDEN."""
     if key is None:
         return None
-    if "\ufffd" in key:  # the form decoder's mark for bytes that were not UTF-8
+    if "\ufffd" in key:
         raise ValueError("The client key is not valid UTF-8 text.")
     if len(key) > MAX_CLIENT_KEY:
         raise ValueError(f"The client key is over {MAX_CLIENT_KEY} characters.")
-    if any(not ch.isprintable() for ch in key):
+    if _FORBIDDEN.search(key):
         raise ValueError("The client key contains control characters.")
     return key
+
+
+def _form_bool(value: object) -> object:
+    """A form field's boolean is the text true or false, as the OpenAPI document says;
+    "1", "on" or "yes" are refused rather than guessed."""
+    if isinstance(value, str):
+        if value.lower() in ("true", "false"):  # any case: Python clients send str(True)
+            return value.lower() == "true"
+        raise ValueError("must be true or false")
+    return value
+
+
+FormBool = Annotated[bool, BeforeValidator(_form_bool)]
+
+
+def _not_text(value: object) -> object:
+    """A JSON number is a number: "5" or true are refused, not converted (pydantic's lax
+    mode would), so the body is read exactly as its schema says."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_not_text)]
+JsonFloat = Annotated[float, BeforeValidator(_not_text)]
+JsonBool = StrictBool
+
+
+def unknown_form_field(names: Iterable[str], allowed: Iterable[str]) -> str | None:
+    """The first form field a route does not take: a multipart form is held to its schema as
+    a JSON body is (`extra="forbid"`), so a misspelt `metdata` is an error, not ignored."""
+    unknown = sorted(set(names) - set(allowed))
+    return unknown[0] if unknown else None

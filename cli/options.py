@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedder import EmbedderSettings
+from embedder import EmbedderSettings, list_backbones
 from engine import Engine
 from index import IndexSettings
 
@@ -24,7 +24,7 @@ Model = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Backbone: resnet18/34/50/101/152 or efficientnet_lite0 (default resnet50).",
+        help=f"Backbone: {', '.join(list_backbones())} (default resnet50).",
     ),
 ]
 Weights = Annotated[

@@ -280,14 +280,21 @@ def reindex_cmd(
 def bench_cmd(
     what: Annotated[
         str,
-        typer.Argument(help="ingest, query, scale, coldstart, load, or all (ingest + query)."),
+        typer.Argument(
+            help="ingest, query, scale, coldstart, load, contract, or all (ingest + query)."
+        ),
     ] = "all",
     load: Annotated[
         bool, typer.Option("--load", help="The load test (same as `bench load`).")
     ] = False,
     duration: Annotated[
-        float, typer.Option("--duration", help="Load test: seconds of load.")
-    ] = 300.0,
+        float | None,
+        typer.Option(
+            "--duration",
+            help="Seconds of load for the load test (default 300), of schemathesis for the "
+            "contract run (default 600).",
+        ),
+    ] = None,
     rate: Annotated[
         float, typer.Option("--rate", help="Load test: requests per second, open loop.")
     ] = 4.0,
@@ -332,6 +339,7 @@ def bench_cmd(
     if load or what == "load":
         from bench import load as load_bench
 
+        duration = duration or 300.0
         report = load_bench.run(duration, rate)
         if as_json:
             typer.echo(json.dumps(report.rows(), indent=2))
@@ -341,6 +349,13 @@ def bench_cmd(
                 typer.echo(f"  error: {sample}")
         ok = report.total_errors == 0 and not report.missing_after
         raise typer.Exit(0 if ok and not report.resurrected_after else 1)
+    if what == "contract":
+        from bench import contract as contract_bench
+
+        report = contract_bench.run(duration or 600.0)
+        typer.echo(report.output if not as_json else json.dumps(report.__dict__, default=str))
+        typer.echo(report.summary())
+        raise typer.Exit(0 if report.ok else 1)
     if what == "scale":
         from bench import scale as scale_bench
 
@@ -365,7 +380,10 @@ def bench_cmd(
             print_table(coldstart_bench.rows(r), f"cold start: {vectors:,} vectors of {dim}")
         return
     if what not in ("ingest", "query", "all"):
-        fail(f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, load or all.")
+        fail(
+            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, load, "
+            "contract or all."
+        )
     results: dict[str, object] = {}
     if what in ("ingest", "all"):
         results["ingest"] = ingest_bench.run(

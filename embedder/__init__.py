@@ -3,7 +3,7 @@
 A library: it never imports `index`, `api` or `workers`.
 """
 
-from embedder.backbones import BACKBONES, build_backbone
+from embedder import backbones as _builtin  # noqa: F401  (registers the built-in backbones)
 from embedder.decode import ALLOWED_FORMATS, DecodedImage, decode_image
 from embedder.embedder import Embedder, Prepared, resolve_device
 from embedder.errors import (
@@ -18,12 +18,19 @@ from embedder.errors import (
     UnsupportedFormatError,
     WeightsUnavailableError,
 )
+from embedder.registry import (
+    Backbone,
+    backbone_entry,
+    build_backbone,
+    list_backbones,
+    register_backbone,
+)
 from embedder.settings import EmbedderSettings
 from embedder.spec import ModelSpec
 
 __all__ = [
     "ALLOWED_FORMATS",
-    "BACKBONES",
+    "Backbone",
     "CorruptImageError",
     "DecodedImage",
     "Embedder",
@@ -39,7 +46,10 @@ __all__ = [
     "UnknownModelError",
     "UnsupportedFormatError",
     "WeightsUnavailableError",
+    "backbone_entry",
     "build_backbone",
     "decode_image",
+    "list_backbones",
+    "register_backbone",
     "resolve_device",
 ]

@@ -1,4 +1,5 @@
-"""Backbones: a trunk that turns an image batch into a feature map, and its own transform.
+"""The built-in backbones: a trunk that turns an image batch into a feature map, and its
+own transform, each registered by name (embedder/registry.py).
 
 The transform travels with the model (as torchvision's `weights.transforms()` does): nothing
 else in the code base knows a mean, a std or an input size.
@@ -7,7 +8,7 @@ else in the code base knows a mean, a std or an input size.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 
 import torch
 from PIL import Image
@@ -16,21 +17,10 @@ from torchvision import models
 from torchvision import transforms as T
 
 from embedder.errors import UnknownModelError, WeightsUnavailableError
+from embedder.registry import Backbone, Transform, register_backbone
 from embedder.weights import StateDict, is_weights_path, load_file, load_torchvision
 
-Transform = Callable[[Image.Image], torch.Tensor]
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-BACKBONES = (*RESNETS, "efficientnet_lite0")
-
-
-@dataclass
-class Backbone:
-    name: str
-    trunk: nn.Module
-    transform: Transform
-    dim: int
-    weights_tag: str
-    resize_size: int  # shorter side the transform resizes to; lets JPEG decode at reduced scale
 
 
 def _load_into(model: nn.Module, state: StateDict, name: str, head_prefix: str) -> None:
@@ -88,6 +78,13 @@ class _EfficientNetTrunk(nn.Module):
         return self.net.extract_features(x)  # type: ignore[operator]
 
 
+for _name in RESNETS:
+    register_backbone(_name, weights=models.get_model_weights(_name).__members__)(
+        partial(_resnet, _name)
+    )
+
+
+@register_backbone("efficientnet_lite0", weights=["imagenet"])
 def _efficientnet_lite0(weights: str, allow_download: bool) -> Backbone:
     try:
         from efficientnet_lite_pytorch import EfficientNet
@@ -130,18 +127,6 @@ def _efficientnet_lite0(weights: str, allow_download: bool) -> Backbone:
         ]
     )
     return Backbone("efficientnet_lite0", _EfficientNetTrunk(net), transform, 1280, tag, 256)
-
-
-def build_backbone(name: str, weights: str = "default", *, allow_download: bool = True) -> Backbone:
-    """Build a backbone by name with the asked-for weights; raises when they are unreachable."""
-    if name in RESNETS:
-        backbone = _resnet(name, weights, allow_download)
-    elif name == "efficientnet_lite0":
-        backbone = _efficientnet_lite0(weights, allow_download)
-    else:
-        raise UnknownModelError(f"Unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}.")
-    backbone.trunk.eval()  # inference only: batch norm uses its running statistics
-    return backbone
 
 
 class _KeepAspect:

@@ -15,12 +15,13 @@ from PIL import Image
 from torch import nn
 
 from embedder.allocator import keep_activation_memory
-from embedder.backbones import Backbone, build_backbone, keep_aspect_transform
+from embedder.backbones import keep_aspect_transform
 from embedder.decode import decode_image
 from embedder.model_thread import on_model_thread
 from embedder.pooling import make_pool
 from embedder.preprocess import numpy_tail
 from embedder.projection import Projection
+from embedder.registry import Backbone, build_backbone
 from embedder.settings import EmbedderSettings
 from embedder.spec import ModelSpec, pooling_tag
 

@@ -2,15 +2,19 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from embedder.registry import list_backbones
 
 
 class EmbedderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
 
     model: str = Field(
-        "resnet50", description="Backbone name: resnet18/34/50/101/152 or efficientnet_lite0."
+        "resnet50",
+        description="A registered backbone (embedder/registry.py), e.g. resnet50 or "
+        "efficientnet_lite0.",
     )
     weights: str = Field(
         "default",
@@ -18,7 +22,7 @@ class EmbedderSettings(BaseSettings):
         "such as imagenet1k_v1, a path to a state-dict file, or 'none' for random init.",
     )
     pooling: Literal["gem", "avg"] = "gem"
-    gem_p: float = Field(3.0, gt=0, description="GeM exponent; 1 is average pooling.")
+    gem_p: float = Field(3.0, gt=0, le=10, description="GeM exponent; 1 is average pooling.")
     input_size: int | None = Field(
         None,
         ge=64,
@@ -51,3 +55,12 @@ class EmbedderSettings(BaseSettings):
     allow_download: bool = Field(True, description="Try downloading weights when not cached.")
     max_pixels: int = Field(50_000_000, ge=1, description="Decompression-bomb guard.")
     max_aspect_ratio: float = Field(50.0, ge=1, description="Longer side / shorter side cap.")
+
+    @field_validator("model")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in list_backbones():
+            raise ValueError(
+                f"unknown backbone '{name}'; choose one of {', '.join(list_backbones())}"
+            )
+        return name

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from engine.engine import Engine
-from engine.errors import EngineError
+from engine.errors import ConflictError
 
 SAMPLE = 5000
 KS_ALERT = 0.3
@@ -47,7 +47,7 @@ def measure_drift(engine: Engine, recent: int = 500) -> DriftReport:
     catalog = engine.active_catalog()
     items = [it for it in engine.store.list_items(status="embedded")]
     if len(items) < recent + 20:
-        raise EngineError(
+        raise ConflictError(
             f"Drift needs at least {recent + 20} embedded items ({len(items)} now): "
             f"{recent} recent ones and 20 to compare them with; pass a smaller --recent."
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -74,14 +75,24 @@ def _transport(address: str | None) -> httpx.HTTPTransport:
     return transport
 
 
+# The form of a URL ingest fetches: http(s), a host (a name or an IPv4 address: no user
+# info, no IPv6 literal), an optional port, then a path, query or fragment; no control
+# characters or ASCII spaces anywhere (spelled out: `\s` differs between regex engines).
+# The API's OpenAPI document carries it as the field's pattern.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f-\x9f/?#@\[\]:]+(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?$"
+URL_FORM = re.compile(URL_PATTERN)
+
+
 def check_url(url: str, settings: EngineSettings) -> str:
     """The URL's host when its form is acceptable: an allowed scheme, a host, and (without
     DNS) no literal private address. Raises FetchError with the reason. Cheap, so a request
     can refuse a bad URL before any job exists; the fetch checks the resolved address too."""
     parts = urlsplit(url)
-    if parts.scheme not in settings.url_schemes:
+    if parts.scheme.lower() not in settings.url_schemes:
         allowed = ", ".join(settings.url_schemes)
         raise FetchError(f"The URL scheme '{parts.scheme[:20]}' is not allowed; use {allowed}.")
+    if URL_FORM.fullmatch(url) is None:
+        raise FetchError(f"'{url[:200]}' is not an http(s) URL with a host.")
     if not parts.hostname:
         raise FetchError(f"'{url[:200]}' has no host.")
     if not settings.allow_private_urls:

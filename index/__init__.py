@@ -13,7 +13,7 @@ from index.errors import (
     ItemNotFoundError,
     ModelMismatchError,
 )
-from index.filters import MetadataFilter
+from index.filters import FILTER_SCHEMA, MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
 from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
@@ -22,6 +22,7 @@ from index.vectors import VectorIndex, as_matrix, label_of
 
 __all__ = [
     "ACTIVE_MODEL",
+    "FILTER_SCHEMA",
     "PREVIOUS_MODEL",
     "ApiKey",
     "Batch",

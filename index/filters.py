@@ -24,7 +24,8 @@ MAX_IN_VALUES = 1000
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a bound is a JSON number, never "5" or true coerced into one (FILTER_SCHEMA)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     eq: Scalar = None
     in_: list[Scalar] | None = None
@@ -64,6 +65,36 @@ class Condition(BaseModel):
         return True
 
 
+_SCALAR = {"type": ["string", "number", "boolean", "null"]}
+_NUMBER = {"type": "number"}
+# The filter language as JSON Schema, for the API's OpenAPI document: what it accepts is
+# exactly what `MetadataFilter.parse` accepts (but for the byte cap, which JSON Schema cannot
+# count).
+FILTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "maxProperties": MAX_CONDITIONS,
+    "additionalProperties": {
+        "anyOf": [
+            _SCALAR,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "eq": _SCALAR,
+                    "in": {"type": "array", "maxItems": MAX_IN_VALUES, "items": _SCALAR},
+                    "gt": _NUMBER,
+                    "gte": _NUMBER,
+                    "lt": _NUMBER,
+                    "lte": _NUMBER,
+                },
+            },
+        ]
+    },
+    "examples": [{"colour": "red", "price": {"gte": 10, "lt": 50}}],
+}
+
+
 class MetadataFilter(BaseModel):
     conditions: dict[str, Condition] = {}
 
@@ -92,6 +123,8 @@ class MetadataFilter(BaseModel):
                         f"The filter on '{key}' uses unknown operator(s) {unknown or '{}'}; "
                         f"use {', '.join(_OPS)}."
                     )
+                if any(op in rule and rule[op] is None for op in ("gt", "gte", "lt", "lte")):
+                    raise FilterError(f"A bound of the filter on '{key[:80]}' needs a number.")
                 if "in" in rule and not isinstance(rule["in"], list):
                     raise FilterError(f"The 'in' filter on '{key}' needs a list of values.")
                 if "in" in rule and len(rule["in"]) > MAX_IN_VALUES:

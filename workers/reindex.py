@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from embedder import Embedder, EmbedderSettings, ModelSpec
-from engine import Engine, EngineError
+from engine import Engine
 from engine.engine import model_of, remember_model
 from engine.errors import ConflictError
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
@@ -45,7 +45,7 @@ def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
     engine: Engine = queue.engine
     source = engine.active_model_id
     if source is None:
-        raise EngineError("The catalog is empty: there is nothing to reindex.")
+        raise ConflictError("The catalog is empty: there is nothing to reindex.")
     running = [
         j
         for j in engine.store.list_jobs(200)
@@ -57,7 +57,7 @@ def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
         )
     target_id = Embedder.load(target).model_id  # resolves the weights now: a clear error early
     if target_id == source:
-        raise EngineError(f"The catalog is already served by {source}.")
+        raise ConflictError(f"The catalog is already served by {source}.")
     remember_model(engine.store, target_id, target)
     todo = missing_ids(engine.store, source, target_id)
     log.info("reindex %s -> %s: %d items", source, target_id, len(todo))

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["operations"])
     summary="Do recent uploads look like the catalog?",
     description="Mean shift, concentration, nearest-neighbour similarity and their KS "
     "distance between the newest `recent` items and the rest.",
-    responses={400: {"model": ErrorOut, "description": "Too few items."}},
+    responses={409: {"model": ErrorOut, "description": "Too few embedded items for `recent`."}},
     openapi_extra=needs(Scope.admin),
 )
 async def drift(services: ServicesDep, recent: int = Query(500, ge=1, le=100_000)) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
 from api.services import Services, ServicesDep
-from api.validation import check_client_key, check_metadata, parse_metadata
+from api.validation import check_client_key, check_metadata, parse_metadata, unknown_form_field
 from embedder import decode_image
 from engine import Source
 from engine.dedup import near_duplicate_of
@@ -48,6 +48,16 @@ def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple
         if twin is not None:
             found[item_id] = (twin[0], round(twin[1], 4))
     return found
+
+
+async def refuse_unknown_fields(request: Request, allowed: tuple[str, ...]) -> None:
+    field = unknown_form_field((await request.form()).keys(), allowed)  # parsed once, cached
+    if field is not None:
+        raise ApiError(
+            422,
+            "unknown_field",
+            f"The form has no field '{field[:80]}'; it takes {', '.join(allowed)}.",
+        )
 
 
 def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
@@ -94,6 +104,7 @@ async def upload(
         raise ApiError(
             413, "too_many_files", f"Send at most {cap} files per request, not {len(files)}."
         )
+    await refuse_unknown_fields(request, ("files", "client_keys", "metadata"))
     keys = _aligned(client_keys, len(files), "client_keys")
     metas = _aligned(metadata, len(files), "metadata")
     results: list[UploadResult | None] = []
@@ -164,7 +175,10 @@ async def upload(
 )
 def list_items(
     services: ServicesDep,
-    status: Annotated[str | None, Query(description="embedded, failed or queued")] = None,
+    status: Annotated[
+        Literal["embedded", "failed", "queued"] | None,
+        Query(description="Only items in this state."),
+    ] = None,
     filter: Annotated[
         str | None, Query(description='Metadata filter as JSON, e.g. {"colour":"red"}')
     ] = None,

@@ -39,7 +39,10 @@ async def create_key(services: ServicesDep, body: KeyCreate) -> KeyCreated:
     "/{key_id}",
     response_model=KeyOut,
     summary="Revoke an API key",
-    responses={404: {"model": ErrorOut, "description": "No such key."}},
+    responses={
+        404: {"model": ErrorOut, "description": "No such key."},
+        409: {"model": ErrorOut, "description": "The last admin key: create another first."},
+    },
     openapi_extra=needs(Scope.admin),
 )
 async def revoke_key(services: ServicesDep, key_id: str) -> KeyOut:

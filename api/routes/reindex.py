@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
@@ -16,10 +17,14 @@ from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
+from api.validation import JsonFloat
+from embedder import backbone_entry, list_backbones
 from workers import reindex
 
 router = APIRouter(prefix="/v1/reindex", tags=["reindex"])
 WEIGHTS_FILE = (".pth", ".pt", ".bin", ".safetensors")
+# A file of the weights folder, named as it is there: no folder, no "..", one of the suffixes.
+WEIGHTS_FILE_NAME = r"^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]{0,150}\.(pth|pt|bin|safetensors)$"
 
 
 def weights_choice(weights: str, folder: Path | None) -> str:
@@ -30,8 +35,11 @@ def weights_choice(weights: str, folder: Path | None) -> str:
     looks_like_file = any(c in weights for c in "/\\") or weights.endswith(WEIGHTS_FILE)
     if not looks_like_file and ".." not in weights:
         return weights
+    # A bare file name is well formed, and a file the folder lacks is the server's state (409);
+    # a path is refused as malformed (422). The sentence is the same either way.
+    bare = re.fullmatch(WEIGHTS_FILE_NAME, weights) is not None
     refused = ApiError(
-        422,
+        409 if bare else 422,
         "weights_not_allowed",
         f"'{weights[:80]}' is not a weights name nor a file in the server's weights folder "
         "(LOOKALIKE_WEIGHTS_DIR).",
@@ -45,13 +53,37 @@ def weights_choice(weights: str, folder: Path | None) -> str:
     return str(path)
 
 
-class ReindexRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"model": "resnet50", "pooling": "gem"}]},
-    )
+def weights_names(model: str) -> list[str]:
+    return ["default", "none", *backbone_entry(model).weights]
 
-    model: str = Field(description="Backbone, e.g. resnet50 or efficientnet_lite0.")
+
+def _registry_schema(schema: dict[str, Any]) -> None:
+    """The backbones and each one's weights, from the registry when the schema is built: a
+    backbone registered at startup is in /openapi.json with no other change."""
+    names = list_backbones()
+    schema["properties"]["model"]["enum"] = names
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "model": {"const": name},
+                "weights": {
+                    "anyOf": [
+                        {"enum": weights_names(name)},
+                        {"type": "string", "pattern": WEIGHTS_FILE_NAME},
+                    ]
+                },
+            }
+        }
+        for name in names
+    ]
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_registry_schema)
+
+    model: str = Field(
+        description="A registered backbone.", examples=["resnet50", "efficientnet_lite0"]
+    )
     weights: str = Field(
         "default",
         max_length=200,
@@ -60,7 +92,23 @@ class ReindexRequest(BaseModel):
         "Never a path: a key must not choose a file on the server as the model.",
     )
     pooling: Literal["gem", "avg"] = "gem"
-    gem_p: float = Field(3.0, gt=0)
+    gem_p: JsonFloat = Field(3.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _known(self) -> ReindexRequest:
+        """What the schema says, enforced: a registered backbone, one of its weights names or
+        a file name (paths are left to weights_choice, which refuses them in its words)."""
+        if self.model not in list_backbones():
+            raise ValueError(
+                f"unknown backbone '{self.model[:80]}'; choose one of {', '.join(list_backbones())}"
+            )
+        file_like = any(c in self.weights for c in "/\\") or self.weights.endswith(WEIGHTS_FILE)
+        if not file_like and self.weights not in weights_names(self.model):
+            raise ValueError(
+                f"{self.model} has no weights named '{self.weights[:80]}'; choose "
+                f"{', '.join(weights_names(self.model))} or a file of the weights folder"
+            )
+        return self
 
 
 class ReindexStatus(BaseModel):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
@@ -16,8 +16,10 @@ from api.cursor import CursorCodec, SearchCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
+from api.routes.items import refuse_unknown_fields
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import Services, ServicesDep, Serving
+from api.validation import FormBool
 from engine.dedup import collapse
 from engine.search import expand_query
 from index import (
@@ -36,11 +38,18 @@ EXPAND = "Query expansion: also search with the mean of the top N results (0 = o
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "An example id is unknown."},
+    409: {"model": ErrorOut, "description": "The cursor belongs to another model's index."},
     413: {"model": ErrorOut, "description": "The image or body is too large."},
     415: {"model": ErrorOut, "description": "The image format is not supported."},
     422: {"model": ErrorOut, "description": "Bad image, filter, k or cursor."},
     503: {"model": ErrorOut, "description": "Too many queries waiting; retry."},
 }
+
+
+IMAGE_SEARCH_FIELDS = (
+    "files", "negative_files", "positive_ids", "negative_ids", "k", "filter", "min_score",
+    "expand", "collapse", "exclude_self",
+)  # fmt: skip
 
 
 def _response(
@@ -137,6 +146,7 @@ def _filter_param(raw: str | None) -> dict | None:
     openapi_extra=needs(Scope.read),
 )
 async def search_by_image(
+    http: Request,
     services: ServicesDep,
     files: Annotated[list[UploadFile], File(description="Query image(s).")],
     negative_files: Annotated[
@@ -150,14 +160,15 @@ async def search_by_image(
     ] = None,
     min_score: Annotated[float | None, Form(ge=-1, le=1)] = None,
     expand: Annotated[int, Form(ge=0, le=10, description=EXPAND)] = 0,
-    collapse: Annotated[bool, Form(description=COLLAPSE)] = False,
-    exclude_self: Annotated[bool, Form()] = True,
+    collapse: Annotated[FormBool, Form(description=COLLAPSE)] = False,
+    exclude_self: Annotated[FormBool, Form()] = True,
 ) -> SearchResponse:
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
     if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
         raise ApiError(413, "too_many_files", "Too many query images in one request.")
+    await refuse_unknown_fields(http, IMAGE_SEARCH_FIELDS)
     ids_pos, ids_neg = list(positive_ids or []), list(negative_ids or [])
     check_ids(ids_pos + ids_neg)
     # parsing and LanceDB reads run on threads: the event loop never waits on them
@@ -214,14 +225,14 @@ async def similar_to_item(
 async def search_by_examples(services: ServicesDep, request: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
+    if request.filter is not None:  # checked even beside a cursor, which then wins
+        await run_in_threadpool(MetadataFilter.parse, request.filter)
     if request.cursor:
         cur, vector = await run_in_threadpool(_from_cursor, services, serving, request.cursor)
         ask = Ask(cur.k, cur.filter, cur.min_score, cur.exclude, (cur.after_score, cur.after_id))
         return await _run(serving, services.cursors, vector, ask, start)
     k = check_k(services, request.k)
     check_ids(request.positive_ids + request.negative_ids)
-    if request.filter is not None:
-        await run_in_threadpool(MetadataFilter.parse, request.filter)
     positives = await run_in_threadpool(_stored_vectors, serving, request.positive_ids)
     negatives = await run_in_threadpool(_stored_vectors, serving, request.negative_ids)
     vector = combine(positives, negatives)

@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from embedder.backbones import build_backbone, keep_aspect_transform
+from embedder.backbones import keep_aspect_transform
 from embedder.preprocess import NumpyTail, numpy_tail
+from embedder.registry import build_backbone
 
 
 def _pictures() -> list[Image.Image]:

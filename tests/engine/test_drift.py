@@ -53,6 +53,6 @@ def test_another_camera_is_flagged_and_more_of_the_same_is_not(
         body = client.get("/v1/drift", params={"recent": 30}).json()
         assert body["drifted"] is False and body["recent"] == 30
         too_many = client.get("/v1/drift", params={"recent": 1000})
-        assert too_many.status_code == 400 and "at least 1020" in too_many.json()["detail"]
+        assert too_many.status_code == 409 and "at least 1020" in too_many.json()["detail"]
     with pytest.raises(EngineError):
         measure_drift(steady, recent=100)

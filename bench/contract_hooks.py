@@ -1,0 +1,57 @@
+"""Schemathesis hooks of the contract run (`SCHEMATHESIS_HOOKS=bench.contract_hooks`).
+
+A cursor is a token only the server makes (HMAC-signed, api/cursor.py): no generator can
+invent a valid one, as none can invent a valid item id. The run gives schemathesis the
+cursors this server issued before it started (LOOKALIKE_CONTRACT_CURSORS), as one gives it
+the ids that exist; the stateful phase also follows `next_cursor` links on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import schemathesis
+from hypothesis import strategies as st
+
+from api.openapi import ITEMS_CURSOR, SEARCH_CURSOR
+from bench.images import small_jpeg
+
+_CURSORS: dict[str, list[str]] = json.loads(os.environ.get("LOOKALIKE_CONTRACT_CURSORS", "{}"))
+for _format in (SEARCH_CURSOR, ITEMS_CURSOR):
+    schemathesis.openapi.format(_format, st.sampled_from(_CURSORS.get(_format) or ["none"]))
+
+# What a valid request holds that JSON Schema cannot say: an uploaded file must decode as an
+# image, and `client_keys` and `metadata` go one per file. Schema-valid (positive) cases get
+# real JPEGs and lists as long as their files; negative cases are left as generated.
+_JPEGS = [small_jpeg(seed) for seed in range(100, 104)]
+_PER_FILE = ("client_keys", "metadata")
+
+
+def _positive(meta: object) -> bool:
+    """A case valid in every part: a negative case keeps what makes it negative."""
+    generation = getattr(meta, "generation", None)
+    components = getattr(meta, "components", {}) or {}
+    return (
+        generation is not None
+        and generation.mode.is_positive
+        and all(c.mode.is_positive for c in components.values())
+    )
+
+
+@schemathesis.hook
+def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict) -> None:
+    body = case.body
+    meta = case.meta
+    if not isinstance(body, dict) or meta is None or not _positive(meta):
+        return
+    body = dict(body)  # a new body: the generated one may be shared with other cases
+    for field in ("files", "negative_files"):
+        if isinstance(body.get(field), list):
+            body[field] = [_JPEGS[i % len(_JPEGS)] for i in range(len(body[field]))]
+    files = len(body.get("files") or [])
+    for field in _PER_FILE:
+        values = body.get(field)
+        if isinstance(values, list) and files and len(values) not in (0, files):
+            body[field] = (values * files)[:files]
+    case.body = body
