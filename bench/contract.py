@@ -152,8 +152,8 @@ def run(
                 "--no-color",
             ] + (["--seed", str(seed)] if seed is not None else [])  # fmt: skip
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=seconds + 300, env=env
-            )
+                cmd, capture_output=True, text=True, timeout=seconds + 300, env=env, cwd=tmp
+            )  # in the temporary folder: schemathesis keeps its crash cache where it runs
             operations, cases, failures, errors = _parse(events)
             if keep is not None:
                 keep.write_bytes(events.read_bytes())
