@@ -55,7 +55,8 @@ class QueryBatcher:
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Take no new queries, answer those already here, then stop (a model switch: the
-        old pair finishes its own queries, and a request that took it too late gets 503)."""
+        old pair finishes its own queries, and a request that took it too late is refused with
+        Switching, which the image search answers again with the new pair)."""
         self._closed = True
         deadline = time.monotonic() + timeout_s
         while (self._busy or not self._queue.empty()) and time.monotonic() < deadline:
@@ -124,8 +125,15 @@ class QueryBatcher:
                 fut.set_result(vector)
 
 
+class Switching(Overloaded):
+    """This batcher no longer takes queries: its model is being replaced, or the server stops."""
+
+    def __init__(self) -> None:
+        super().__init__("The server is switching models or stopping; retry in a moment.")
+
+
 def _switching() -> Overloaded:
-    return Overloaded("The server is switching models or stopping; retry in a moment.")
+    return Switching()
 
 
 def _fail(future: asyncio.Future[np.ndarray], exc: BaseException) -> None:

@@ -120,12 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"There is no route at {path}; /docs lists them."
         elif exc.status_code == 405 and detail == "Method Not Allowed":
             detail = f"{request.method} is not allowed on {path}; /docs lists what is."
-        elif exc.status_code == 400 and detail == "There was an error parsing the body":
-            # FastAPI's answer to a body it cannot decode (JSON that is not UTF-8, a broken
-            # multipart form): a bad body is a 422 here, like every other, as the docs promise
+        elif exc.status_code == 400:
+            # Starlette's and FastAPI's answers to a body they cannot decode (JSON that is
+            # not UTF-8, a broken multipart form: "Invalid multipart data", "Missing
+            # boundary..."): a bad body is a 422 here, like every other, as the docs promise
             form = request.headers.get("content-type", "").startswith("multipart/")
             sentence = (
-                "The multipart form could not be parsed."
+                f"The multipart form could not be parsed ({detail.rstrip('.')[:120]})."
                 if form
                 else "The request body is not valid UTF-8 JSON."
             )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.validation import JsonBool, JsonFloat, JsonInt
+from api.validation import NOT_TEXT, JsonBool, JsonInt
 from engine.drift import DriftReport
 from index import Item, Job
 
@@ -269,7 +269,9 @@ class SearchRequest(BaseModel):
     negative_ids: list[str] = Field(default_factory=list, max_length=100)
     k: JsonInt | None = Field(None, description="Results per page (default 10, capped).")
     filter: dict[str, Any] | None = Field(None, description="Metadata filter object.")
-    min_score: JsonFloat | None = Field(None, ge=-1, le=1)
+    # bounds before the validator: after it they land in the schema as "ge"/"le", words
+    # JSON Schema does not know, and the document would not say them
+    min_score: Annotated[float, Field(ge=-1, le=1), NOT_TEXT] | None = None
     exclude_self: JsonBool = True
     cursor: str | None = Field(None, description="The `next_cursor` of an earlier answer.")
     expand: JsonInt = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
@@ -312,8 +314,8 @@ class KeyCreate(BaseModel):
         min_length=1, description="read: search and get; write: upload, delete, reindex; admin."
     )
     name: str = Field("", max_length=200)
-    rate_per_s: JsonFloat | None = Field(
-        None, gt=0, description="Requests per second for this key; the server default if unset."
+    rate_per_s: Annotated[float, Field(gt=0), NOT_TEXT] | None = Field(
+        None, description="Requests per second for this key; the server default if unset."
     )
 
 

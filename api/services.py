@@ -172,8 +172,9 @@ class Services:
         self.serving = new
         self.queue.engine = engine
         log.warning("now serving %s (was %s)", model_id, old.catalog.model_id)
-        # queries already in the old batcher finish with the old pair; a request that took
-        # the old pair but queues after this answers 503 (retry), never waits forever
+        # queries already in the old batcher finish with the old pair; an image search that
+        # took the old pair but queues after this is refused (Switching), never waits
+        # forever, and answers again with the new pair (api/routes/search.py)
         await old.batcher.drain()
         # uploads this API embedded with the old model until now lack the new one's vector
         await run_in_threadpool(reindex.backfill, self.queue, old.catalog.model_id, model_id)

@@ -90,7 +90,8 @@ def _not_text(value: object) -> object:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_not_text)]
+NOT_TEXT = BeforeValidator(_not_text)
+JsonInt = Annotated[int, NOT_TEXT]
 JsonFloat = Annotated[float, BeforeValidator(_not_text)]
 JsonBool = StrictBool
 

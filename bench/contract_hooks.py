@@ -13,6 +13,7 @@ import os
 
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.transport.serialization import Binary
 
 from api.openapi import ITEMS_CURSOR, SEARCH_CURSOR
 from bench.images import small_jpeg
@@ -24,7 +25,8 @@ for _format in (SEARCH_CURSOR, ITEMS_CURSOR):
 # What a valid request holds that JSON Schema cannot say: an uploaded file must decode as an
 # image, and `client_keys` and `metadata` go one per file. Schema-valid (positive) cases get
 # real JPEGs and lists as long as their files; negative cases are left as generated.
-_JPEGS = [small_jpeg(seed) for seed in range(100, 104)]
+# schemathesis's own wrapper for binary values: plain bytes would read as schema-invalid
+_JPEGS = [Binary(small_jpeg(seed)) for seed in range(100, 104)]
 _PER_FILE = ("client_keys", "metadata")
 
 
@@ -54,4 +56,22 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         values = body.get(field)
         if isinstance(values, list) and files and len(values) not in (0, files):
             body[field] = (values * files)[:files]
+    _generated[id(case)] = case.body
     case.body = body
+
+
+# The generated body goes back on the case once its answer is checked: schemathesis derives
+# further cases (coverage variants, negative mutations) from a case, and they must start
+# from what was generated, not from the images put in for this one call.
+_generated: dict[int, object] = {}
+
+
+@schemathesis.hook
+def after_validate(
+    context: schemathesis.HookContext,
+    case: schemathesis.Case,
+    response: object,
+    results: list,
+) -> None:
+    if id(case) in _generated:
+        case.body = _generated.pop(id(case))

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cli.app import app
 from cli.common import guard
-from cli.main import app
 from cli.options import DataDir, Json, make_engine
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.main import app
+from cli.app import app
 from cli.options import DataDir, Json, Model, Weights, make_engine
 from engine import Engine
 

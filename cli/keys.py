@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from api.keys import KeyRing, Scope
+from cli.app import app
 from cli.common import fail, guard
-from cli.main import app
 from cli.options import DataDir, Json, make_engine
 
 keys_app = typer.Typer(

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from cli.app import app
 from cli.common import fail, guard
-from cli.main import app
 from cli.options import BatchSize, DataDir, Device, Json, Model, Pooling, Weights, make_engine
 from index import Job
 from workers.settings import WorkerSettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from workers.observe import install
 from workers.settings import WorkerSettings
 
 TASK_EMBED = "lookalike.embed_batch"
@@ -12,7 +13,13 @@ QUEUE = "lookalike"
 
 def make_celery(settings: WorkerSettings | None = None) -> Celery:
     settings = settings or WorkerSettings()
-    app = Celery("lookalike", broker=settings.redis_url or "redis://localhost:6379/0")
+    # the worker imports the tasks when it starts (Celery's `include`): this module does
+    # not import them, so the tasks may import it without a cycle
+    app = Celery(
+        "lookalike",
+        broker=settings.redis_url or "redis://localhost:6379/0",
+        include=["workers.tasks"],
+    )
     app.conf.update(
         task_acks_late=True,  # a task is acked when done, so a dead worker's task is redelivered
         task_reject_on_worker_lost=True,
@@ -29,9 +36,6 @@ def make_celery(settings: WorkerSettings | None = None) -> Celery:
     return app
 
 
-# `celery -A workers.celery_app worker` finds this one; tasks register on import.
+# `celery -A workers.celery_app worker` finds this one, and imports workers.tasks into it.
 app = make_celery()
-import workers.tasks  # noqa: E402,F401  (registers the tasks on `app`)
-from workers.observe import install  # noqa: E402
-
 install(app, WorkerSettings())

@@ -29,6 +29,19 @@ from index import (
 log = logging.getLogger(__name__)
 Send = Callable[[Batch, dict[str, Any]], None]
 FINAL = (JobStatus.done.value, JobStatus.failed.value, JobStatus.cancelled.value)
+# How a job of a kind closes once its batches are all finished, when closing is more than
+# "done" (a reindex switches the catalog): registered by the module that owns the kind, so
+# this generic bookkeeping names no job kind (workers/__init__.py imports the owners).
+Finisher = Callable[[Store, str, "Send | None"], Job]
+FINISHERS: dict[str, Finisher] = {}
+
+
+def register_finisher(kind: str) -> Callable[[Finisher], Finisher]:
+    def decorate(finish: Finisher) -> Finisher:
+        FINISHERS[kind] = finish
+        return finish
+
+    return decorate
 
 
 def now() -> datetime:
@@ -125,8 +138,8 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     """Sum the batch counts into the job row, and close it when every batch is finished.
 
     The write is conditional on the job still running: a cancel written by another process
-    while this one summed is never undone. A reindex job is closed by `finish_reindex`,
-    which may add batches (items that arrived while it ran) through `send` before it
+    while this one summed is never undone. A job whose kind has a finisher is closed by it:
+    a reindex may add batches (items that arrived while it ran) through `send` before it
     switches the catalog over.
     """
     job = store.get_job(job_id)
@@ -135,10 +148,8 @@ def refresh_job(store: Store, job_id: str, send: Send | None = None) -> Job:
     batches = store.job_batches(job_id)
     update = batch_counts(job, batches)
     finished = all(b.state != BatchState.queued.value for b in batches)
-    if finished and job.kind == "reindex":
-        from workers.reindex import finish_reindex
-
-        return finish_reindex(store, job_id, send)
+    if finished and job.kind in FINISHERS:
+        return FINISHERS[job.kind](store, job_id, send)
     if finished:
         update["status"] = JobStatus.done.value
     refreshed = job.model_copy(update=update)

@@ -18,7 +18,15 @@ from engine import Engine
 from engine.engine import model_of, remember_model
 from engine.errors import ConflictError
 from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
-from workers.jobs import FINAL, Send, batch_counts, now, plan_batches, send_all
+from workers.jobs import (
+    FINAL,
+    Send,
+    batch_counts,
+    now,
+    plan_batches,
+    register_finisher,
+    send_all,
+)
 from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,7 @@ def start_reindex(queue: JobQueue, target: EmbedderSettings) -> Job:
     )
 
 
+@register_finisher("reindex")
 def finish_reindex(store: Store, job_id: str, send: Send | None) -> Job:
     """Called when every batch of a reindex job is finished: catch up, verify, switch.
 

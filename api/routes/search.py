@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
+from api.batching import Switching
 from api.cursor import CursorCodec, SearchCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
@@ -164,7 +165,6 @@ async def search_by_image(
     exclude_self: Annotated[FormBool, Form()] = True,
 ) -> SearchResponse:
     start = time.perf_counter()
-    serving = services.serving  # one model and index for the whole request
     k = check_k(services, k)
     if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
         raise ApiError(413, "too_many_files", "Too many query images in one request.")
@@ -175,16 +175,28 @@ async def search_by_image(
     filter_spec = await run_in_threadpool(_filter_param, filter)
     datas = [await f.read() for f in files]
     negative_datas = [await f.read() for f in negative_files or []]
-    positives = [await embed_upload(serving, d) for d in datas]
-    negatives = [await embed_upload(serving, d) for d in negative_datas]
-    if ids_pos or ids_neg:
-        positives += await run_in_threadpool(_stored_vectors, serving, ids_pos)
-        negatives += await run_in_threadpool(_stored_vectors, serving, ids_neg)
-    vector = combine(positives, negatives)
     hashed = await run_in_threadpool(lambda: [content_id(d) for d in datas + negative_datas])
     exclude = hashed + ids_pos + ids_neg if exclude_self else []
     ask = Ask(k, filter_spec, min_score, exclude, expand=expand, collapse=collapse)
-    return await _run(serving, services.cursors, vector, ask, start)
+
+    async def answer(serving: Serving) -> SearchResponse:
+        positives = [await embed_upload(serving, d) for d in datas]
+        negatives = [await embed_upload(serving, d) for d in negative_datas]
+        if ids_pos or ids_neg:
+            positives += await run_in_threadpool(_stored_vectors, serving, ids_pos)
+            negatives += await run_in_threadpool(_stored_vectors, serving, ids_neg)
+        vector = combine(positives, negatives)
+        return await _run(serving, services.cursors, vector, ask, start)
+
+    serving = services.serving  # one model and index for the whole request
+    try:
+        return await answer(serving)
+    except Switching:
+        if services.serving is serving:
+            raise  # stopping, not switching: nothing newer to answer with
+        # The catalog switched models while this request embedded with the old one: the
+        # whole answer again with the new pair, so a reindex costs no request a 503.
+        return await answer(services.serving)
 
 
 @router.get(

@@ -34,6 +34,17 @@ def test_a_body_that_is_not_utf8_json_is_a_422_with_a_sentence(client: TestClien
     }
 
 
+def test_a_broken_multipart_form_is_a_422_with_a_sentence(client: TestClient) -> None:
+    boundary = "7c5156fb04a2177cf9e322ad31ebde44"
+    answer = client.post(
+        "/v1/items",
+        content=f"--{boundary}\r\nNone--{boundary}--\r\n".encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith("The multipart form could not be parsed")
+
+
 def test_an_empty_key_header_beside_a_good_one_is_refused(engine: Engine) -> None:
     from api.app import create_app
     from api.settings import ApiSettings

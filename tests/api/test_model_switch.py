@@ -1,5 +1,7 @@
 """Queries across a blue/green switch and its rollback, over real HTTP: each one answers
-200 or 503 (retry) within 10 s; none waits on a batcher that was stopped under it."""
+200 within 10 s. None waits on a batcher that was stopped under it, and none is told 503:
+a query that embedded with the old model when the switch came is answered again with the
+new one."""
 
 from __future__ import annotations
 
@@ -79,7 +81,7 @@ def test_queries_across_a_switch_and_a_rollback_never_hang(server: ServeProcess)
         _wait_for_model(url, old)
         results = list(answers)
     codes = Counter(code for code, _, _ in results)
-    assert set(codes) <= {200, 503}, codes
+    assert set(codes) == {200}, codes
     slowest = max(took for _, took, _ in results)
     assert slowest < 10, f"a query took {slowest:.1f} s"
     served_by = Counter(model for code, _, model in results if code == 200)

@@ -28,6 +28,21 @@ def test_every_command_is_listed() -> None:
     assert len(PATHS) > 15  # the root, its commands and the groups' commands
 
 
+def test_python_m_cli_main_lists_every_command() -> None:
+    """Importing the root imports every command module (it used to list five: the others
+    imported `app` back from main, a cycle that left them unregistered under `-m`)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--help"],
+        capture_output=True, text=True, timeout=120, env={"COLUMNS": "120", "PATH": ""},
+    )  # fmt: skip
+    listed = set(re.findall(r"^│ ([a-z]+) ", out.stdout, re.MULTILINE))
+    top = {p[0] for p in PATHS if len(p) == 1}
+    assert top <= listed, (top - listed, out.stdout, out.stderr)
+
+
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "lookalike")
 def test_help_reads_as_sentences(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "100"})

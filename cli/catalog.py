@@ -1,0 +1,328 @@
+"""The catalog commands: ingest, search, info, eval, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from cli.app import app
+from cli.common import fail as _fail
+from cli.common import guard as _guard
+from cli.options import (
+    BatchSize,
+    DataDir,
+    Device,
+    InputSize,
+    Json,
+    Model,
+    Pooling,
+    Weights,
+    make_engine,
+)
+from embedder import WeightsUnavailableError
+from engine import find_images, ingest, search_path_or_id
+from engine.ingest import from_manifest
+from index import Hit, MetadataFilter
+
+
+def _hits_table(hits: list[Hit]) -> None:
+    if not hits:
+        typer.echo("no results")
+        return
+    typer.echo(f"{'rank':>4}  {'score':>6}  {'item id':<16}  source")
+    for rank, hit in enumerate(hits, start=1):
+        label = hit.item.client_key or hit.item.source
+        typer.echo(f"{rank:>4}  {hit.score:6.3f}  {hit.item.id[:16]}  {label}")
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    item = hit.item
+    return {
+        "item_id": item.id,
+        "score": round(hit.score, 6),
+        "client_key": item.client_key,
+        "source": item.source,
+        "metadata": item.metadata,
+    }
+
+
+@app.command("ingest")
+@_guard
+def ingest_cmd(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Image files, folders (recursive) and http(s) URLs."),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="CSV or JSONL with path or url, client_key and metadata "
+            "per image, or a .txt list of paths and URLs.",
+        ),
+    ] = None,
+    allow_outside: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside",
+            help="Let the manifest name files outside its own folder (../, absolute paths).",
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+    model: Model = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    device: Device = None,
+    batch_size: BatchSize = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            help="Hand the embedding to workers through this Redis "
+            "(env LOOKALIKE_REDIS_URL); without it, embed here.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="With workers: follow the job to its end.")
+    ] = True,
+    as_json: Json = False,
+) -> None:
+    """Embed, store and index images. Ingesting the same files again adds nothing."""
+    engine = make_engine(data_dir, model, weights, pooling, device, batch_size)
+    sources = find_images(paths or [])
+    if manifest is not None:
+        sources += from_manifest(manifest, allow_outside=allow_outside)
+    if not sources:
+        _fail("no image files found: give paths, URLs or --manifest.")
+    engine.catalog  # load the model before the progress bar starts  # noqa: B018
+    from workers.settings import WorkerSettings
+
+    queue_settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
+    if queue_settings.redis_url:
+        _ingest_with_workers(engine, sources, queue_settings, wait=wait, as_json=as_json)
+        return
+    with tqdm(total=len(sources), unit="img", disable=as_json, file=sys.stderr) as bar:
+        report = ingest(engine, sources, bar.update)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "added": report.added,
+                    "skipped": report.skipped,
+                    "failed": [asdict(o) for o in report.failed],
+                    "seconds": round(report.seconds, 3),
+                    "images_per_second": round(report.images_per_second, 2),
+                    "model_id": engine.catalog.model_id,
+                },
+                indent=2,
+            )
+        )
+        return
+    typer.echo(
+        f"{report.added} added, {report.skipped} already there, {len(report.failed)} failed "
+        f"in {report.seconds:.1f}s ({report.images_per_second:.1f} images/s) "
+        f"with {engine.catalog.model_id}"
+    )
+    for outcome in report.failed:
+        typer.echo(f"  failed: {outcome.source}: {outcome.error}")
+
+
+def _ingest_with_workers(
+    engine: Any, sources: list[Any], settings: Any, *, wait: bool, as_json: bool
+) -> None:
+    from cli.service import watch_job
+    from workers.queue import CeleryQueue
+
+    queue = CeleryQueue(engine, settings)
+    job, outcomes = queue.ingest(sources)
+    if wait:
+        job = watch_job(queue, job) if not as_json else queue.wait(job.id)
+    if as_json:
+        typer.echo(job.model_dump_json(indent=2))
+        return
+    typer.echo(
+        f"job {job.id}: {job.status}, {job.done} embedded, {job.skipped} already there, "
+        f"{job.failed} failed of {job.total}"
+        + ("" if wait else "; follow it with lookalike jobs ID --watch")
+    )
+    failed = [
+        i
+        for i in engine.store.get_items([o.item_id for o in outcomes if o.item_id]).values()
+        if i.status == "failed"
+    ]
+    for item in failed:
+        typer.echo(f"  failed: {item.source}: {item.error}")
+
+
+@app.command("search")
+@_guard
+def search_cmd(
+    query: Annotated[
+        str, typer.Argument(help="An image file, or the id of an item in the catalog.")
+    ],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of results.")] = 10,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            "-f",
+            help="Metadata filter: key=value, key=a|b, key>=n, key<n (repeatable).",
+        ),
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option("--min-score", help="Drop hits scoring below this cosine.")
+    ] = None,
+    include_self: Annotated[
+        bool, typer.Option("--include-self", help="Keep the query item itself in the results.")
+    ] = False,
+    data_dir: DataDir = None,
+    model: Model = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    device: Device = None,
+    as_json: Json = False,
+) -> None:
+    """Find the catalog items that look most like an image or an item."""
+    engine = make_engine(data_dir, model, weights, pooling, device)
+    hits = search_path_or_id(
+        engine,
+        query,
+        k,
+        where=MetadataFilter.from_cli(where or []),
+        min_score=min_score,
+        exclude_self=not include_self,
+    )
+    if as_json:
+        typer.echo(json.dumps([_hit_json(h) for h in hits], indent=2))
+    else:
+        _hits_table(hits)
+
+
+@app.command("info")
+@_guard
+def info_cmd(data_dir: DataDir = None, as_json: Json = False) -> None:
+    """Show item counts, the model id, the index type and the LanceDB version."""
+    info = make_engine(data_dir).info()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:>20}: {value}")
+
+
+@app.command("eval")
+@_guard
+def eval_cmd(
+    dataset: Annotated[
+        Path,
+        typer.Argument(help="Folder with images/, groundtruth.csv and optionally queries.csv."),
+    ],
+    all_queries: Annotated[
+        bool,
+        typer.Option("--all-queries", help="Use every image as a query instead of queries.csv."),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            "-d",
+            help="Keep the evaluation catalog here (default: a temporary folder).",
+        ),
+    ] = None,
+    model: Model = None,
+    weights: Weights = None,
+    pooling: Pooling = None,
+    device: Device = None,
+    batch_size: BatchSize = None,
+    input_size: InputSize = None,
+    configs: Annotated[
+        str,
+        typer.Option(
+            "--configs",
+            help="Comma-separated: plain, qe (query expansion), ms (multi-scale queries, "
+            "needs --input-size), whiten (PCA-whitening learned on the catalog) and "
+            "combinations such as whiten+qe.",
+        ),
+    ] = "plain,qe,whiten,whiten+qe",
+    as_json: Json = False,
+) -> None:
+    """Measure retrieval quality (mAP, recall@1, recall@10, chance) on a labelled folder,
+    for several query-side configurations side by side."""
+    from engine.evaluate import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
+        engine = make_engine(
+            data_dir or Path(tmp), model, weights, pooling, device, batch_size, input_size
+        )
+        engine.catalog  # noqa: B018 - load the model before the progress bar
+        total = len(list((dataset / "images").glob("*"))) if (dataset / "images").is_dir() else None
+        with tqdm(
+            total=total, unit="img", disable=as_json, file=sys.stderr, desc="embedding"
+        ) as bar:
+            reports = evaluate(
+                engine,
+                dataset,
+                use_queries=not all_queries,
+                progress=bar.update,
+                configs=[c.strip() for c in configs.split(",") if c.strip()],
+            )
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
+        return
+    first = reports[0]
+    typer.echo(f"model {first.model_id}: {first.images} images, {first.queries} queries")
+    typer.echo(f"{'':>18} {'mAP':>6} {'R@1':>6} {'R@10':>6}")
+    for r in reports:
+        typer.echo(f"{r.config:>18} {r.map:6.3f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f}")
+    typer.echo(
+        f"{'chance':>18} {first.chance_map:6.3f} {first.chance_recall_at_1:6.3f} "
+        f"{first.chance_recall_at_10:6.3f}"
+    )
+    best = max(reports, key=lambda r: r.map)
+    typer.echo(f"\n{'group (' + best.config + ')':>18} {'queries':>7} {'mAP':>6} {'R@1':>6}")
+    for g in best.groups:
+        typer.echo(f"{g.group:>18} {g.queries:>7} {g.map:6.3f} {g.recall_at_1:6.3f}")
+    typer.echo(f"\ningest: {first.ingest_images_per_s:.1f} images/s")
+
+
+@app.command("demo")
+@_guard
+def demo_cmd(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", "-d", help="Where the demo catalog lives.")
+    ] = Path("lookalike-demo"),
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Backbone to try first.")
+    ] = "resnet50",
+) -> None:
+    """Build a sample catalog from scikit-image's pictures, ingest it and run a search."""
+    from engine.demo import build_catalog, demo_query
+
+    files = build_catalog(data_dir / "catalog")
+    typer.echo(f"sample catalog: {len(files)} images in {data_dir / 'catalog'}")
+    engine = make_engine(data_dir / "data", model)
+    try:
+        engine.catalog  # noqa: B018 - resolves the weights
+    except WeightsUnavailableError:
+        typer.echo(
+            f"{model} pretrained weights are not reachable here; using efficientnet_lite0 "
+            "with its packaged ImageNet weights instead."
+        )
+        engine = make_engine(data_dir / "data", "efficientnet_lite0")
+    with tqdm(total=len(files), unit="img", file=sys.stderr) as bar:
+        report = ingest(engine, find_images([data_dir / "catalog"]), bar.update)
+    typer.echo(
+        f"ingested: {report.added} added, {report.skipped} already there, "
+        f"{len(report.failed)} failed, model {engine.catalog.model_id}"
+    )
+    query = demo_query(data_dir)
+    typer.echo(f"\nwhat looks like {query}? (a new crop of the cat)")
+    _hits_table(search_path_or_id(engine, str(query), 5))
+    typer.echo(f"\ntry: .venv/bin/lookalike search {query} --data-dir {data_dir / 'data'}")
