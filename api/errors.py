@@ -88,7 +88,10 @@ def allowed_methods(request: Request) -> str:
     """Every method the API serves at this path, as its OpenAPI document lists them.
     Starlette's own 405 names only the first route whose path matched, and
     /v1/items/{id} is three routes (GET, PATCH, DELETE)."""
-    methods = RouteTable(request.app).methods(request.url.path)
+    table = getattr(request.app.state, "route_table", None)
+    if table is None:  # built once per app, from its (cached) OpenAPI document
+        table = request.app.state.route_table = RouteTable(request.app)
+    methods = table.methods(request.url.path)
     return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
 
 

@@ -1,14 +1,18 @@
-"""What a client may store with an item: one home for the rules every route applies
-(uploads, URL ingest, PATCH), each raising ValueError with the reason in one sentence."""
+"""What a client may send and store: one home for the rules every route applies (uploads,
+URL ingest, PATCH, searches): metadata, client keys, how a JSON number or a form boolean is
+read, and which form fields a route takes. Value rules raise ValueError with the reason in
+one sentence (pydantic and the routes turn it into a 422)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Annotated, Any
 
+from fastapi import Request
 from pydantic import BeforeValidator, StrictBool
+
+from api.errors import ApiError
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_DEPTH = 5
@@ -96,8 +100,14 @@ JsonFloat = Annotated[float, BeforeValidator(_not_text)]
 JsonBool = StrictBool
 
 
-def unknown_form_field(names: Iterable[str], allowed: Iterable[str]) -> str | None:
-    """The first form field a route does not take: a multipart form is held to its schema as
-    a JSON body is (`extra="forbid"`), so a misspelt `metdata` is an error, not ignored."""
+async def refuse_unknown_fields(request: Request, allowed: tuple[str, ...]) -> None:
+    """A multipart form is held to its schema as a JSON body is (`extra="forbid"`): a
+    misspelt `metdata` is a 422, not ignored. The form is parsed once; this reads it back."""
+    names = (await request.form()).keys()
     unknown = sorted(set(names) - set(allowed))
-    return unknown[0] if unknown else None
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_field",
+            f"The form has no field '{unknown[0][:80]}'; it takes {', '.join(allowed)}.",
+        )

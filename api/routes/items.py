@@ -17,7 +17,12 @@ from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
 from api.services import Services, ServicesDep
-from api.validation import check_client_key, check_metadata, parse_metadata, unknown_form_field
+from api.validation import (
+    check_client_key,
+    check_metadata,
+    parse_metadata,
+    refuse_unknown_fields,
+)
 from embedder import decode_image
 from engine import Source
 from engine.dedup import near_duplicate_of
@@ -48,16 +53,6 @@ def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple
         if twin is not None:
             found[item_id] = (twin[0], round(twin[1], 4))
     return found
-
-
-async def refuse_unknown_fields(request: Request, allowed: tuple[str, ...]) -> None:
-    field = unknown_form_field((await request.form()).keys(), allowed)  # parsed once, cached
-    if field is not None:
-        raise ApiError(
-            422,
-            "unknown_field",
-            f"The form has no field '{field[:80]}'; it takes {', '.join(allowed)}.",
-        )
 
 
 def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:

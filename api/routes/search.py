@@ -17,10 +17,9 @@ from api.cursor import CursorCodec, SearchCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
 from api.query import check_k, combine, embed_upload, search_page
-from api.routes.items import refuse_unknown_fields
 from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
 from api.services import Services, ServicesDep, Serving
-from api.validation import FormBool
+from api.validation import FormBool, refuse_unknown_fields
 from engine.dedup import collapse
 from engine.search import expand_query
 from index import (
