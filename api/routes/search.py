@@ -236,7 +236,11 @@ async def similar_to_item(
 async def search_by_examples(services: ServicesDep, request: SearchRequest) -> SearchResponse:
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
-    if request.filter is not None:  # checked even beside a cursor, which then wins
+    # k and the filter are checked even beside a cursor, which then wins: a request the
+    # schema refuses is refused whichever way it pages (found by the contract run)
+    if request.k is not None:
+        check_k(services, request.k)
+    if request.filter is not None:
         await run_in_threadpool(MetadataFilter.parse, request.filter)
     if request.cursor:
         cur, vector = await run_in_threadpool(_from_cursor, services, serving, request.cursor)

@@ -100,6 +100,17 @@ def test_the_document_says_what_each_field_takes(client: TestClient) -> None:
             assert "400" in op["responses"], (method, path)
 
 
+def test_a_cursor_does_not_excuse_the_rest_of_the_body(client: TestClient) -> None:
+    item = upload(client, 4, 5)["results"][0]["item_id"]
+    page = client.post("/v1/search", json={"positive_ids": [item], "k": 1}).json()
+    cursor = page["next_cursor"]
+    assert cursor
+    assert client.post("/v1/search", json={"cursor": cursor}).status_code == 200
+    for bad in ({"k": 10_000}, {"filter": {"a": {"nope": 1}}}):
+        answer = client.post("/v1/search", json={"cursor": cursor, **bad})
+        assert answer.status_code == 422, bad
+
+
 def test_a_url_of_the_schema_s_form_only(client: TestClient) -> None:
     for url in ("http://a b/x.jpg", "http://user@host/x.jpg", "", "http://[::1]/x.jpg"):
         answer = client.post("/v1/ingest", json={"items": [{"url": url}]})

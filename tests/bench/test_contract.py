@@ -10,10 +10,13 @@ from bench import contract
 
 pytestmark = pytest.mark.slow
 SECONDS = 180
+# The suite replays the same generated cases each run (a failure here is a change, not luck);
+# `lookalike bench contract` explores with a fresh seed every time.
+SEED = 294556130361736622690540188547495821224
 
 
 def test_the_api_keeps_its_contract_for_three_minutes() -> None:
-    report = contract.run(SECONDS)
+    report = contract.run(SECONDS, seed=SEED)
     print("\n" + report.summary())
     assert report.operations >= 25 and report.cases >= 1000, report.output[-3000:]
     assert report.ok, report.output[-8000:]
