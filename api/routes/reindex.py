@@ -27,13 +27,17 @@ WEIGHTS_FILE = (".pth", ".pt", ".bin", ".safetensors")
 WEIGHTS_FILE_NAME = r"^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]{0,150}\.(pth|pt|bin|safetensors)$"
 
 
+def looks_like_file(weights: str) -> bool:
+    """A path or a file name, as opposed to a weights name such as imagenet1k_v2."""
+    return any(c in weights for c in "/\\") or weights.endswith(WEIGHTS_FILE)
+
+
 def weights_choice(weights: str, folder: Path | None) -> str:
     """What a reindex over HTTP may load: a weights name as it is, or a file named inside
     the one configured weights folder (resolved there, links included). Anything else is
     refused with the same sentence whether or not it exists, so the answer tells nothing
     about the server's files."""
-    looks_like_file = any(c in weights for c in "/\\") or weights.endswith(WEIGHTS_FILE)
-    if not looks_like_file and ".." not in weights:
+    if not looks_like_file(weights) and ".." not in weights:
         return weights
     # A bare file name is well formed, and a file the folder lacks is the server's state (409);
     # a path is refused as malformed (422). The sentence is the same either way.
@@ -102,8 +106,7 @@ class ReindexRequest(BaseModel):
             raise ValueError(
                 f"unknown backbone '{self.model[:80]}'; choose one of {', '.join(list_backbones())}"
             )
-        file_like = any(c in self.weights for c in "/\\") or self.weights.endswith(WEIGHTS_FILE)
-        if not file_like and self.weights not in weights_names(self.model):
+        if not looks_like_file(self.weights) and self.weights not in weights_names(self.model):
             raise ValueError(
                 f"{self.model} has no weights named '{self.weights[:80]}'; choose "
                 f"{', '.join(weights_names(self.model))} or a file of the weights folder"
