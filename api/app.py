@@ -34,7 +34,8 @@ from api.security import SecurityHeaders, install_docs
 from api.services import Services
 from api.settings import ApiSettings
 from engine import Engine
-from workers.queue import JobQueue
+from workers.queue import JobQueue, LocalQueue
+from workers.settings import WorkerSettings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -43,7 +44,9 @@ def create_app(
     engine: Engine, settings: ApiSettings | None = None, queue: JobQueue | None = None
 ) -> FastAPI:
     """The app; without a queue, ingest batches run in a thread of this process."""
+    # the app's entry point: settings not given are read here, once, and passed down
     settings = settings or ApiSettings()
+    local = WorkerSettings()  # for the queue of this process's own threads, when none is given
     keyring = KeyRing(engine.store)
 
     @asynccontextmanager
@@ -52,7 +55,9 @@ def create_app(
         await run_in_threadpool(lambda: engine.catalog)
         # id indexes for a catalog that grew since the last start (once; then the upkeep loop)
         await run_in_threadpool(engine.store.ensure_indexes)
-        services = Services(engine, settings, queue, keyring)
+        # a local queue per start: stopping the app closes its thread pool
+        jobs = queue if queue is not None else LocalQueue(engine, local)
+        services = Services(engine, settings, jobs, keyring)
         services.start()
         app.state.services = services
         try:

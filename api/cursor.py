@@ -20,7 +20,7 @@ import os
 import secrets
 import zlib
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -39,7 +39,7 @@ class SearchCursor(BaseModel):
     model_id: str = Field(max_length=300)
     vector: str = Field(max_length=MAX_CURSOR_CHARS)  # base64 of float16 values
     k: int = Field(ge=1)
-    filter: dict | None = None
+    filter: dict[str, Any] | None = None
     min_score: float | None = Field(None, ge=-1, le=1)
     exclude: list[str] = Field(default_factory=list, max_length=MAX_EXCLUDE)
     after_score: float = Field(allow_inf_nan=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +33,8 @@ def combine(positives: list[np.ndarray], negatives: list[np.ndarray]) -> np.ndar
     norm = float(np.linalg.norm(query))
     if norm < 1e-6:
         raise ApiError(422, "no_examples", "The positive and negative examples cancel out.")
-    return (query / norm).astype(np.float32)
+    unit: np.ndarray = (query / norm).astype(np.float32)
+    return unit
 
 
 def check_k(services: Services, k: int | None) -> int:
@@ -47,7 +50,7 @@ def search_page(
     vector: np.ndarray,
     k: int,
     *,
-    filter_spec: dict | None,
+    filter_spec: dict[str, Any] | None,
     min_score: float | None,
     exclude: list[str],
     after: tuple[float, str] | None = None,

@@ -7,6 +7,7 @@ from the same document clients read: the access check needs its scope, metrics i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,12 @@ class RouteTable:
         # Literal paths before templated ones: /v1/items/by-key/... before /v1/items/{id}.
         return sorted(rules, key=lambda r: -len(re.sub(r"\{[^}]+\}", "", r.template)))
 
-    def for_request(self, scope: dict[str, Any]) -> Rule | None:
+    def for_request(self, scope: Mapping[str, Any]) -> Rule | None:
         """The request's rule: the one an outer middleware matched, else matched now."""
         state = scope.get("state") or {}
         if ROUTE_RULE in state:
-            return state[ROUTE_RULE]  # type: ignore[no-any-return]
+            rule: Rule = state[ROUTE_RULE]
+            return rule
         return self.match(scope["method"], scope["path"])
 
     def match(self, method: str, path: str) -> Rule | None:

@@ -16,7 +16,7 @@ _ID = "9f2c4e0b7d1a5c3e8f6b2d4a1c7e9b3f5d8a2c6e4b1f7d9a3c5e8b2f4d6a1c3e"
 _IMAGE = f"/v1/items/{_ID}/image"
 _THUMB = f"/v1/items/{_ID}/thumbnail"
 _MODEL = "resnet50.imagenet1k_v2.gem.2048"
-_KEY = {
+_KEY: dict[str, Any] = {
     "key_id": "3fa85f64a1b2",
     "name": "shop-frontend",
     "scopes": ["read"],

@@ -40,7 +40,7 @@ def protocol(header_timeout_s: float, base: type[Any] | None = None) -> type[asy
     `cycle` when a request's headers are complete: a new cycle disarms the deadline."""
     parent: Any = base or _base()
 
-    class HeaderDeadline(parent):  # type: ignore[misc, valid-type]
+    class HeaderDeadline(parent):  # type: ignore[misc]  # a base chosen at run time is Any
         _deadline: asyncio.TimerHandle | None = None
         _armed_for: Any = None
 
@@ -58,7 +58,7 @@ def protocol(header_timeout_s: float, base: type[Any] | None = None) -> type[asy
             if self.cycle is self._armed_for and not self.transport.is_closing():
                 self.transport.close()  # no request began in time: drop the connection
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._arm()
 

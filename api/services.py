@@ -26,8 +26,7 @@ from engine.metrics import compact
 from index import ACTIVE_MODEL, Catalog, Job
 from workers import reindex
 from workers.jobs import FINAL
-from workers.queue import JobQueue, LocalQueue
-from workers.settings import WorkerSettings
+from workers.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,12 @@ class Services:
         self,
         engine: Engine,
         settings: ApiSettings,
-        queue: JobQueue | None = None,
-        keys: KeyRing | None = None,
+        queue: JobQueue,
+        keys: KeyRing,
     ) -> None:
         self.settings = settings
-        self.keys = keys or KeyRing(engine.store)
-        self.queue = queue or LocalQueue(engine, WorkerSettings())
+        self.keys = keys
+        self.queue = queue
         # Registration writes items and jobs; one at a time keeps LanceDB commits simple.
         self.write_lock = threading.Lock()
         self.serving = self._serving(engine)
@@ -206,7 +205,8 @@ class Services:
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
@@ -42,12 +43,14 @@ def _positive(meta: object) -> bool:
 
 
 @schemathesis.hook
-def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict) -> None:
-    body = case.body
+def before_call(
+    context: schemathesis.HookContext, case: schemathesis.Case[Any], kwargs: dict[str, Any]
+) -> None:
+    given = case.body
     meta = case.meta
-    if not isinstance(body, dict) or meta is None or not _positive(meta):
+    if not isinstance(given, dict) or meta is None or not _positive(meta):
         return
-    body = dict(body)  # a new body: the generated one may be shared with other cases
+    body: dict[str, Any] = dict(given)  # a new body: the generated one may be shared
     for field in ("files", "negative_files"):
         if isinstance(body.get(field), list):
             body[field] = [_JPEGS[i % len(_JPEGS)] for i in range(len(body[field]))]
@@ -63,15 +66,15 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
 # The generated body goes back on the case once its answer is checked: schemathesis derives
 # further cases (coverage variants, negative mutations) from a case, and they must start
 # from what was generated, not from the images put in for this one call.
-_generated: dict[int, object] = {}
+_generated: dict[int, Any] = {}
 
 
 @schemathesis.hook
 def after_validate(
     context: schemathesis.HookContext,
-    case: schemathesis.Case,
+    case: schemathesis.Case[Any],
     response: object,
-    results: list,
+    results: list[Any],
 ) -> None:
     if id(case) in _generated:
         case.body = _generated.pop(id(case))

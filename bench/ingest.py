@@ -77,7 +77,9 @@ def _through_workers(settings: EmbedderSettings, data_dir: Path, sources: list[A
         engine = Engine(settings, IndexSettings(data_dir=data_dir))
         queue = CeleryQueue(
             engine,
-            WorkerSettings(redis_url=redis.url, job_batch_size=max(64, 4 * settings.batch_size)),
+            WorkerSettings(
+                redis_url=redis.url, job_batch_size=max(64, 4 * (settings.batch_size or 32))
+            ),
         )
         # Warm the worker (model load) on one image, so the figure is steady-state throughput.
         warm, _ = queue.ingest(sources[:1])

@@ -38,7 +38,7 @@ class ClusteredVectors:
         noise = rng.standard_normal((size, self.dim)).astype(np.float32) * (
             0.25 / np.sqrt(self.dim)
         )
-        x = self.centres[cluster] + within @ self.basis + noise
+        x: np.ndarray = self.centres[cluster] + within @ self.basis + noise
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x
 

@@ -25,6 +25,7 @@ from cli.options import (
     Pooling,
     Weights,
     make_engine,
+    worker_settings,
 )
 from embedder import WeightsUnavailableError
 from engine import find_images, ingest, search_path_or_id
@@ -102,9 +103,7 @@ def ingest_cmd(
     if not sources:
         _fail("no image files found: give paths, URLs or --manifest.")
     engine.catalog  # load the model before the progress bar starts  # noqa: B018
-    from workers.settings import WorkerSettings
-
-    queue_settings = WorkerSettings(**({"redis_url": redis_url} if redis_url else {}))
+    queue_settings = worker_settings(redis_url)
     if queue_settings.redis_url:
         _ingest_with_workers(engine, sources, queue_settings, wait=wait, as_json=as_json)
         return
@@ -137,7 +136,7 @@ def ingest_cmd(
 def _ingest_with_workers(
     engine: Any, sources: list[Any], settings: Any, *, wait: bool, as_json: bool
 ) -> None:
-    from cli.service import watch_job
+    from cli.jobs import watch_job
     from workers.queue import CeleryQueue
 
     queue = CeleryQueue(engine, settings)

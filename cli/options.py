@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic_settings import BaseSettings
 
 from embedder import EmbedderSettings, list_backbones
 from engine import Engine
 from index import IndexSettings
+from workers.settings import WorkerSettings
 
 DataDir = Annotated[
     Path | None,
@@ -52,6 +54,27 @@ InputSize = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="Broker (env LOOKALIKE_REDIS_URL); redis://host:6379/0 or redis+socket:///path.sock.",
+    ),
+]
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_with(cls: type[S], **given: Any) -> S:
+    """Settings read from LOOKALIKE_* variables, with the options given on the command line
+    (those not None) winning: the one rule every command follows."""
+    return cls(**{k: v for k, v in given.items() if v is not None})
+
+
+def worker_settings(redis_url: str | None) -> WorkerSettings:
+    return settings_with(WorkerSettings, redis_url=redis_url)
+
+
 def make_engine(
     data_dir: Path | None = None,
     model: str | None = None,
@@ -61,18 +84,13 @@ def make_engine(
     batch_size: int | None = None,
     input_size: int | None = None,
 ) -> Engine:
-    """Settings come from LOOKALIKE_* variables; options given on the command line win."""
-    emb_over = {
-        k: v
-        for k, v in dict(
-            model=model,
-            weights=weights,
-            pooling=pooling,
-            device=device,
-            batch_size=batch_size,
-            input_size=input_size,
-        ).items()
-        if v is not None
-    }
-    idx_over = {"data_dir": data_dir} if data_dir is not None else {}
-    return Engine(EmbedderSettings(**emb_over), IndexSettings(**idx_over))
+    embedder = settings_with(
+        EmbedderSettings,
+        model=model,
+        weights=weights,
+        pooling=pooling,
+        device=device,
+        batch_size=batch_size,
+        input_size=input_size,
+    )
+    return Engine(embedder, settings_with(IndexSettings, data_dir=data_dir))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
@@ -19,6 +20,9 @@ from torchvision import transforms as T
 from embedder.errors import UnknownModelError, WeightsUnavailableError
 from embedder.registry import Backbone, Transform, register_backbone
 from embedder.weights import StateDict, is_weights_path, load_file, load_torchvision
+
+if TYPE_CHECKING:  # imported where the backbone is built: most servers never load it
+    from efficientnet_lite_pytorch import EfficientNet
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -65,17 +69,19 @@ def _resnet(name: str, weights: str, allow_download: bool) -> Backbone:
     source = enum.DEFAULT if tag in ("none",) or tag.startswith("file-") else enum[tag.upper()]
     transform = source.transforms()
     trunk = nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
-    dim = model.fc.in_features  # type: ignore[union-attr]
-    return Backbone(name, trunk, transform, dim, tag, int(transform.resize_size[0]))
+    fc = model.fc
+    assert isinstance(fc, nn.Linear)  # every ResNet ends in one; its input is the trunk's width
+    return Backbone(name, trunk, transform, fc.in_features, tag, int(transform.resize_size[0]))
 
 
 class _EfficientNetTrunk(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: EfficientNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x)  # type: ignore[operator]
+        features: torch.Tensor = self.net.extract_features(x)
+        return features
 
 
 for _name in RESNETS:
@@ -151,4 +157,7 @@ def keep_aspect_transform(standard: Transform, size: int) -> Transform:
             mean, std = step.mean, step.std
     if mean is None or std is None:
         raise ValueError("The backbone's transform has no normalisation to keep.")
-    return T.Compose([_KeepAspect(size), T.ToTensor(), T.Normalize(list(mean), list(std))])
+    whole: Transform = T.Compose(
+        [_KeepAspect(size), T.ToTensor(), T.Normalize(list(mean), list(std))]
+    )
+    return whole

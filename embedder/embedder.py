@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -94,11 +95,12 @@ class Embedder:
         self._cuda = self.device.type == "cuda"
         if self._cuda:
             # channels_last feeds the tensor cores without layout shuffles.
-            self._net = self._net.to(self.device, memory_format=torch.channels_last)
+            self._net = self._net.to(memory_format=torch.channels_last).to(self.device)
         else:
             self._net = self._net.to(self.device)
         if settings.torch_compile:
-            self._net = torch.compile(self._net)  # type: ignore[assignment]
+            # a wrapper that runs as the module does; typed as a generic callable by torch
+            self._net = cast(_Head, torch.compile(self._net))
 
     @classmethod
     def load(cls, settings: EmbedderSettings | None = None) -> Embedder:
@@ -200,7 +202,9 @@ class Embedder:
             size = max(64, round(self.settings.input_size * scale))
             transform = numpy_tail(keep_aspect_transform(self._standard, size))
             total += self.embed_tensors([transform(im.convert("RGB")) for im in images])
-        return total / np.linalg.norm(total, axis=1, keepdims=True)
+        total /= np.linalg.norm(total, axis=1, keepdims=True)
+        return total
 
     def embed_bytes(self, data: bytes) -> np.ndarray:
-        return self.embed_tensors([self.prepare(data).tensor])[0]
+        vector: np.ndarray = self.embed_tensors([self.prepare(data).tensor])[0]
+        return vector

@@ -47,15 +47,17 @@ def numpy_tail(transform: Transform) -> Transform:
         preset = transform
 
         def resize(img: Image.Image) -> Image.Image:
-            return F.resize(  # type: ignore[return-value]
+            out: Image.Image = F.resize(
                 img,
                 preset.resize_size,
                 interpolation=preset.interpolation,
                 antialias=preset.antialias,
             )
+            return out
 
         def crop(img: Image.Image) -> Image.Image:
-            return F.center_crop(img, preset.crop_size)  # type: ignore[return-value]
+            out: Image.Image = F.center_crop(img, preset.crop_size)
+            return out
 
         return NumpyTail([resize, crop], preset.mean, preset.std)
     if isinstance(transform, T.Compose):

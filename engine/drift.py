@@ -40,7 +40,8 @@ def _nearest(queries: np.ndarray, base: np.ndarray, same: bool) -> np.ndarray:
     sims = queries @ base.T
     if same:
         np.fill_diagonal(sims, -np.inf)  # an item is not its own neighbour
-    return sims.max(axis=1)
+    best: np.ndarray = sims.max(axis=1)
+    return best
 
 
 def measure_drift(engine: Engine, recent: int = 500) -> DriftReport:

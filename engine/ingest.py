@@ -239,24 +239,27 @@ class _Embedding:
 
     def write(self, loaded: list[_Loaded], sink: VectorSink) -> list[Outcome]:
         good = [x for x in loaded if x.prepared is not None]
-        for x in good:
-            observe_prepared(x.prepared)  # type: ignore[arg-type]
+        prepared = [x.prepared for x in loaded if x.prepared is not None]
+        for p in prepared:
+            observe_prepared(p)
         BATCH_SIZE.labels("ingest").observe(len(good))
         with timed("forward"):
-            vectors = self.embedder.embed_tensors([x.prepared.tensor for x in good])  # type: ignore[union-attr]
+            vectors = self.embedder.embed_tensors([p.tensor for p in prepared])
         results: list[dict[str, Any]] = []
         outcomes: list[Outcome] = []
         for x in loaded:
-            p = x.prepared
+            ready = x.prepared
             result: dict[str, Any] = {
                 "id": x.item.id,
-                "status": (ItemStatus.embedded if p else ItemStatus.failed).value,
+                "status": (ItemStatus.embedded if ready else ItemStatus.failed).value,
                 "error": x.error,
             }
-            if p is not None:
-                result.update(width=p.width, height=p.height, format=p.format)
+            if ready is not None:
+                result.update(width=ready.width, height=ready.height, format=ready.format)
             results.append(result)
-            outcomes.append(Outcome(x.item.source, x.item.id, "added" if p else "failed", x.error))
+            outcomes.append(
+                Outcome(x.item.source, x.item.id, "added" if ready else "failed", x.error)
+            )
         good_ids = [x.item.id for x in good]
         store = self.engine.store
         # Vectors first, then the worker's own columns of the rows: a crash in between leaves

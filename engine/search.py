@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedder.projection import normalize
 from engine.engine import Engine
 from engine.errors import SourceNotFoundError
 from index import Catalog, Hit, ItemNotFoundError, MetadataFilter, content_id
@@ -52,12 +53,25 @@ def search_item(
     return catalog.search(vector, k, where=where, exclude=exclude, min_score=min_score)[0]
 
 
-def search_path_or_id(engine: Engine, query: str, k: int = 10, **kwargs: object) -> list[Hit]:
+def search_path_or_id(
+    engine: Engine,
+    query: str,
+    k: int = 10,
+    *,
+    where: MetadataFilter | None = None,
+    min_score: float | None = None,
+    exclude_self: bool = True,
+) -> list[Hit]:
     path = Path(query).expanduser()
     if path.is_file():
-        return search_image(engine, path.read_bytes(), k, **kwargs)  # type: ignore[arg-type]
+        data = path.read_bytes()
+        return search_image(
+            engine, data, k, where=where, min_score=min_score, exclude_self=exclude_self
+        )
     if is_item_id(query):
-        return search_item(engine, query, k, **kwargs)  # type: ignore[arg-type]
+        return search_item(
+            engine, query, k, where=where, min_score=min_score, exclude_self=exclude_self
+        )
     raise SourceNotFoundError(f"'{query}' is neither an image file nor an item id.")
 
 
@@ -73,4 +87,4 @@ def expand_query(
     total = vector + sum(
         (stored[h.item.id] for h in hits if h.item.id in stored), np.zeros_like(vector)
     )
-    return (total / np.linalg.norm(total)).astype(np.float32)
+    return normalize(total)

@@ -58,7 +58,7 @@ class _PinnedBackend(httpcore.SyncBackend):
     def __init__(self, address: str) -> None:
         self.address = address
 
-    def connect_tcp(  # type: ignore[override]
+    def connect_tcp(
         self, host: str, port: int, *args: Any, **kwargs: Any
     ) -> httpcore.NetworkStream:
         return super().connect_tcp(self.address, port, *args, **kwargs)

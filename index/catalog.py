@@ -268,8 +268,8 @@ class Catalog:
             rng = np.random.default_rng(0)
             pick = [ids[i] for i in rng.choice(len(ids), min(SAMPLE, len(ids)), replace=False)]
             _, vectors = self.store.read_vectors(self.model_id, self.dim, pick)
-            self._calibration = (size, calibrate(vectors))
-        return self._calibration[1]  # type: ignore[index]
+            cached = self._calibration = (size, calibrate(vectors))
+        return cached[1]
 
     def info(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -55,7 +55,7 @@ class Combiner(Generic[Req, Res]):
                 self._run_batch(batch)
         if slot.error is not None:
             raise slot.error
-        return slot.result  # type: ignore[return-value]
+        return cast(Res, slot.result)  # set by the batch that marked the slot done
 
     def _run_batch(self, batch: list[_Slot[Req, Res]]) -> None:
         try:

@@ -176,6 +176,7 @@ class MetadataFilter(BaseModel):
 
 def _scalar(raw: str) -> Scalar:
     try:
-        return json.loads(raw)
+        value: Scalar = json.loads(raw)
     except json.JSONDecodeError:
         return raw
+    return value

@@ -56,7 +56,8 @@ class IdMap:
             added = np.sort(np.fromiter(self._added, np.int64, len(self._added)))
             at = np.minimum(np.searchsorted(added, labels), len(added) - 1)
             mask |= added[at] == labels
-        return mask
+        out: np.ndarray = mask
+        return out
 
     def not_in(self, labels: np.ndarray) -> list[str]:
         """The item ids mapped whose labels are not among `labels`."""

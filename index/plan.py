@@ -49,7 +49,7 @@ class IndexPlan(BaseModel):
         return f"PCA{self.pca},{body}" if self.pca else body
 
     def describe(self) -> str:
-        parts = [self.kind]
+        parts: list[str] = [self.kind]
         if self.nlist:
             parts.append(f"nlist={self.nlist} nprobe={self.nprobe}")
         if self.pq_m:
@@ -66,7 +66,8 @@ class IndexPlan(BaseModel):
 def _nlist(count: int) -> int:
     # About sqrt(n) cells, a power of two: ~1,000 vectors a cell keeps training and assigning
     # affordable on a few CPU cores; 64 cells at least so nprobe has room to trade.
-    return max(64, 2 ** round(math.log2(max(1.0, math.sqrt(count)))))
+    cells: int = 2 ** round(math.log2(max(1.0, math.sqrt(count))))
+    return max(64, cells)
 
 
 def _pq_m(dim: int) -> int:

@@ -25,7 +25,8 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     if not len(sorted_set):
         return np.zeros(len(values), bool)
     pos = np.searchsorted(sorted_set, values).clip(0, len(sorted_set) - 1)
-    return sorted_set[pos] == values
+    found: np.ndarray = sorted_set[pos] == values
+    return found
 
 
 class RefineStore:
@@ -97,10 +98,11 @@ class RefineStore:
         """Write the rows of the labels in `keep` into `folder`; link the file when unchanged."""
         keep_arr = np.asarray(keep, np.int64)
         target = folder / FILE
-        unchanged = not self.extra and self.path is not None and len(keep_arr) == len(self.labels)
-        if unchanged and np.array_equal(np.sort(keep_arr), self._sorted):
+        source = self.path
+        unchanged = not self.extra and source is not None and len(keep_arr) == len(self.labels)
+        if source is not None and unchanged and np.array_equal(np.sort(keep_arr), self._sorted):
             try:
-                os.link(self.path, target)  # type: ignore[arg-type]  # the new index shares it
+                os.link(source, target)  # the new index shares the file
                 np.save(folder / LABELS, self.labels)
                 return
             except OSError:  # gone from its folder (another process cleaned up): copy it

@@ -44,7 +44,8 @@ class Item(_Row):
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return json.loads(self.metadata_json)
+        metadata: dict[str, Any] = json.loads(self.metadata_json)
+        return metadata
 
     @classmethod
     def new(cls, item_id: str, **fields: Any) -> Item:
@@ -64,6 +65,7 @@ def embedding_schema(dim: int) -> type[LanceModel]:
     class Embedding(LanceModel):
         item_id: str
         model_id: str
+        # LanceDB's Vector(dim) builds the column's type at run time, which no checker can see
         vector: Vector(dim)  # type: ignore[valid-type]
 
     Embedding.__name__ = f"Embedding{dim}"

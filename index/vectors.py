@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -46,7 +46,7 @@ def label_of(item_id: str) -> int:
     return int(item_id[:15], 16)
 
 
-def labels_of(item_ids: Sequence[str]) -> np.ndarray:
+def labels_of(item_ids: Sequence[str] | np.ndarray) -> np.ndarray:
     return np.fromiter((label_of(i) for i in item_ids), np.int64, len(item_ids))
 
 
@@ -81,7 +81,7 @@ def column_labels(item_ids: pa.Array) -> np.ndarray:
         start, width = int(offsets[0]), int(widths[0])
         digits = _HEX[data[start : start + n * width].reshape(n, width)[:, :15]]
     else:
-        digits = _HEX[data[offsets[:-1, None] + np.arange(15)]]
+        digits = _HEX[data[np.add.outer(offsets[:-1], np.arange(15))]]
     if int(digits.max()) == 255:  # not hex: ids from elsewhere, the slow way
         return labels_of(item_ids.to_pylist())
     labels = np.zeros(n, np.int64)
@@ -121,8 +121,9 @@ def _train(index: Any, mat: np.ndarray) -> None:
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexPreTransform):
-        for n in range(index.chain.size()):
-            transform = index.chain.at(n)
+        chain: Any = index.chain  # a SWIG vector (size/at), which faiss's stub calls a list
+        for n in range(chain.size()):
+            transform = chain.at(n)
             transform.train(mat)
             mat = transform.apply(mat)
         _train(index.index, mat)
@@ -132,13 +133,13 @@ def _train(index: Any, mat: np.ndarray) -> None:
         _train(index.index, mat)
         index.is_trained = True
         return
-    ivf = faiss.try_extract_index_ivf(index)
-    if ivf is not None:
-        ivf = faiss.downcast_index(ivf)
+    found = faiss.try_extract_index_ivf(index)
+    # the concrete IVF class (quantizer, nlist, pq...), which faiss's stub types as Index
+    ivf: Any = faiss.downcast_index(found) if found is not None else None
     if isinstance(ivf, faiss.IndexIVFPQ):
         # polysemous codes serve Hamming-distance filtering, which search never asks for, and
         # their training (simulated annealing over 256 sub-quantizers) takes many minutes
-        ivf.do_polysemous_training = False
+        cast(Any, ivf).do_polysemous_training = False  # a flag faiss's stub lacks
         # codes train on ENCODER_SAMPLE rows on purpose (recall measured in bench scale);
         # FAISS would print a warning per sub-quantizer (256 lines) for fewer than 39 a centroid
         ivf.pq.cp.min_points_per_centroid = min(39, ENCODER_SAMPLE // ivf.pq.ksub)

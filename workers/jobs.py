@@ -172,7 +172,9 @@ def follow_switch(store: Store, job: Job, batches: Sequence[Batch], send: Send) 
     from embedder import ModelSpec  # the model id says its dimension
 
     active = store.get_state(ACTIVE_MODEL)
-    wanted = store.get_state(f"model_settings:{active}") if active else None
+    if active is None:
+        return None
+    wanted = store.get_state(f"model_settings:{active}")
     if wanted is None or json.loads(wanted) == job_model(job):
         return None
     ids = [i for b in batches for i in b.item_ids]

@@ -77,7 +77,7 @@ class Heartbeat:
         while not self._stop.is_set():
             try:
                 conn, client = _redis(self.celery)
-                body = {"at": time.time(), "pid": os.getpid()}  # the process, for kill
+                body: dict[str, Any] = {"at": time.time(), "pid": os.getpid()}  # for kill
                 if self.metrics_url:
                     body["metrics_url"] = self.metrics_url
                 client.set(HEARTBEAT_PREFIX + self.name, json.dumps(body), ex=HEARTBEAT_TTL_S)

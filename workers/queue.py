@@ -30,7 +30,7 @@ from workers.jobs import (
     resume_job,
     run_batch,
 )
-from workers.observe import read_heartbeats, task_headers
+from workers.observe import read_heartbeats
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ class LocalQueue(JobQueue):
         engine = self.engine
         if model == model_of(engine.embedder_settings):
             # The serving model: vectors go to LanceDB and straight into the live index.
-            embedder, sink = engine.embedder, engine.catalog.add
+            embedder = engine.embedder
+            sink: Callable[[Sequence[str], Any], None] = engine.catalog.add
         else:  # another model (a reindex): its own table, no live index
             key = json.dumps(model, sort_keys=True)
             if key not in self._others:
@@ -183,8 +184,10 @@ class LocalQueue(JobQueue):
                 self._others[key] = Engine(settings, engine.index_settings, engine.settings)
             embedder = self._others[key].embedder
 
-            def sink(ids: Sequence[str], vectors: Any) -> None:
+            def to_table(ids: Sequence[str], vectors: Any) -> None:
                 engine.store.add_embeddings(embedder.model_id, ids, vectors)
+
+            sink = to_table
 
         try:
             run_batch(
@@ -215,14 +218,9 @@ class CeleryQueue(JobQueue):
         self._seen, self._seen_at = 0, 0.0
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
-        from workers.celery_app import QUEUE, TASK_EMBED
+        from workers.celery_app import send_embed
 
-        self.celery.send_task(
-            TASK_EMBED,
-            args=[batch.job_id, batch.batch_no, batch.item_ids, model],
-            queue=QUEUE,
-            headers=task_headers(),  # the request id follows the work into the worker's logs
-        )
+        send_embed(self.celery, batch, model)
 
     def heartbeats(self) -> dict[str, dict[str, Any]]:
         try:
@@ -246,11 +244,11 @@ class CeleryQueue(JobQueue):
         return self._seen
 
     def health(self) -> tuple[bool, str]:
-        try:
-            with self.celery.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1)
-        except Exception as exc:
-            return False, f"Redis is unreachable ({exc})"
+        from workers.celery_app import broker_unreachable
+
+        why = broker_unreachable(self.celery)
+        if why is not None:
+            return False, f"Redis is unreachable ({why})"
         alive = self._workers_seen()
         if alive == 0:
             return False, "no worker answers; start one with lookalike worker"

@@ -10,12 +10,10 @@ from embedder import EmbedderSettings, WeightsUnavailableError
 from engine import Engine
 from engine.engine import MODEL_FIELDS
 from engine.ingest import embed_items
-from index import IndexSettings, JobStatus
-from workers.celery_app import QUEUE, TASK_EMBED, app
+from index import Batch, IndexSettings, JobStatus
+from workers.celery_app import SETTINGS, TASK_EMBED, app, send_embed
 from workers.gather import Gatherer
 from workers.jobs import run_batch
-from workers.observe import task_headers
-from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 ModelKey = tuple[tuple[str, Any], ...]
@@ -24,12 +22,14 @@ ModelKey = tuple[tuple[str, Any], ...]
 # Bounded: the serving model and a reindex target. Every other model setting asked for
 # (a reindex per gem_p, say) would otherwise keep its network in memory for good.
 MODELS_KEPT = 2
+# Read once per worker process, beside the worker's own settings (workers.celery_app).
+INDEX_SETTINGS = IndexSettings()
 
 
 @lru_cache(maxsize=MODELS_KEPT)
 def _engine(model_key: ModelKey) -> Engine:
     """One engine, and so one loaded model, per worker process and model; built lazily."""
-    return Engine(EmbedderSettings(**dict(model_key)), IndexSettings())
+    return Engine(EmbedderSettings(**dict(model_key)), INDEX_SETTINGS)
 
 
 @lru_cache(maxsize=MODELS_KEPT)
@@ -41,17 +41,15 @@ def _gatherer(model_key: ModelKey) -> Gatherer:
     def sink(ids: Any, vectors: Any) -> None:
         engine.store.add_embeddings(embedder.model_id, ids, vectors)
 
-    settings = WorkerSettings()
     return Gatherer(
         lambda ids: embed_items(engine, ids, embedder=embedder, sink=sink),
         max_items=embedder.batch_size,
-        max_wait_s=settings.gather_wait_ms / 1000,
+        max_wait_s=SETTINGS.gather_wait_ms / 1000,
     )
 
 
-def _send(batch: Any, model: dict[str, Any]) -> None:
-    args = [batch.job_id, batch.batch_no, batch.item_ids, model]
-    app.send_task(TASK_EMBED, args=args, queue=QUEUE, headers=task_headers())
+def _send(batch: Batch, model: dict[str, Any]) -> None:
+    send_embed(app, batch, model)
 
 
 @app.task(
@@ -60,8 +58,7 @@ def _send(batch: Any, model: dict[str, Any]) -> None:
     acks_late=True,
     autoretry_for=(OSError, RuntimeError),
     retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=WorkerSettings().max_retries,
+    retry_backoff_max=60,  # max_retries: the settings' value, set by make_celery
 )
 def embed_batch(
     self: Any, job_id: str, batch_no: int, item_ids: list[str], model: dict[str, Any]

@@ -18,7 +18,7 @@ async def health() -> HealthOut:  # on the event loop: alive even if threads are
     summary="The index is loaded, matches the model, and ingest can run",
     responses={503: {"model": ReadyOut, "description": "Not ready, with the reason."}},
 )
-def ready(services: ServicesDep):  # type: ignore[no-untyped-def]
+def ready(services: ServicesDep) -> ReadyOut | JSONResponse:
     engine = services.engine
     try:
         catalog = engine.catalog

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -55,7 +56,7 @@ def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple
     return found
 
 
-def _aligned(values: list[str] | None, n: int, name: str) -> list[str | None]:
+def _aligned(values: list[str] | None, n: int, name: str) -> Sequence[str | None]:
     if not values:
         return [None] * n
     if len(values) == 1 and n > 1 and name == "metadata":
@@ -93,7 +94,7 @@ async def upload(
     wait: Annotated[
         bool, Query(description="Answer when done (true) or at once with a job.")
     ] = True,
-):  # type: ignore[no-untyped-def]
+) -> UploadResponse | JSONResponse:
     cap = services.settings.max_files_per_request
     if len(files) > cap:
         raise ApiError(

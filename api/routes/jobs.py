@@ -1,3 +1,5 @@
+from typing import Any
+
 from fastapi import APIRouter, Query
 
 from api.access import needs
@@ -6,7 +8,9 @@ from api.schemas import ErrorOut, JobOut
 from api.services import ServicesDep
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-NOT_FOUND = {404: {"model": ErrorOut, "description": "No such job."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "No such job."}
+}
 
 
 @router.get(

@@ -93,7 +93,7 @@ class Ask:
     """What one page of a search asks for, whichever route it came in by."""
 
     k: int
-    filter_spec: dict | None
+    filter_spec: dict[str, Any] | None
     min_score: float | None
     exclude: list[str]
     after: tuple[float, str] | None = None
@@ -125,12 +125,13 @@ async def _run(
     return _response(serving, hits, cursor, start, calibration)
 
 
-def _filter_param(raw: str | None) -> dict | None:
+def _filter_param(raw: str | None) -> dict[str, Any] | None:
     """Validate a filter given as JSON text (FilterError, a 422, says what is wrong)."""
     if raw is None or raw.strip() == "":
         return None
     MetadataFilter.parse(raw)
-    return json.loads(raw)
+    spec: dict[str, Any] = json.loads(raw)  # an object: the parse above refuses anything else
+    return spec
 
 
 @router.post(
