@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,7 @@ from engine.metrics import (
 )
 from engine.settings import EngineSettings
 from engine.sources import is_url
-from index import Item, ItemNotFoundError, ItemStatus, content_id
+from index import Item, ItemNotFoundError, ItemStatus, chunked, content_id
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".mpo"}
@@ -136,11 +136,6 @@ def from_manifest(path: Path, *, allow_outside: bool = False) -> list[Source]:
     return sources
 
 
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(seq), size):
-        yield seq[start : start + size]
-
-
 # ---- step 1: register -------------------------------------------------------------------
 def _read(engine: Engine, src: Source) -> tuple[Source, bytes | None, str | None, str | None]:
     """(source, bytes, item id, error) for one source."""
@@ -166,7 +161,7 @@ def register(
 ) -> list[Outcome]:
     """Store the bytes and queued item rows; outcomes are queued, skipped or failed."""
     outcomes: list[Outcome] = []
-    for chunk in _chunks(sources, 256):
+    for chunk in chunked(sources, 256):
         read = list(pool.map(lambda s: _read(engine, s), chunk))
         ids = [item_id for _, data, item_id, _ in read if data is not None and item_id]
         # Skipped: items whose row says embedded and whose vector is there. A vector without
@@ -298,7 +293,7 @@ def embed_items(
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(engine.settings.decode_threads)
     work = _Embedding(engine, embedder, pool)
-    chunks = list(_chunks(todo, max(embedder.batch_size, WRITE_CHUNK)))
+    chunks = list(chunked(todo, max(embedder.batch_size, WRITE_CHUNK)))
     # On a GPU the next chunk is decoded while this one is on the device. On the CPU the
     # model already uses every core, and decoding beside it stalls its threads (measured:
     # 0.69 of the forward rate overlapped, against 0.8+ decoding between forward passes).

@@ -14,7 +14,6 @@ from embedder.projection import Projection
 from embedder.spec import ModelSpec
 from engine.engine import Engine, remember_model, settings_for
 from engine.errors import EngineError
-from index import ACTIVE_MODEL, PREVIOUS_MODEL
 
 ROUNDS = 5
 
@@ -53,6 +52,5 @@ def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
             break
         got, more = store.read_vectors(source, source_dim, missing)
         store.add_embeddings(target, got, projection.apply(more))
-    store.set_state(PREVIOUS_MODEL, source)
-    store.set_state(ACTIVE_MODEL, target)
+    store.switch_model(source, target)
     return target

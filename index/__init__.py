@@ -5,7 +5,7 @@ A library: it never imports `embedder`, `api` or `workers`.
 
 from index.blobs import BlobStore, content_id
 from index.calibration import Calibration, calibrate
-from index.catalog import ACTIVE_MODEL, PREVIOUS_MODEL, Catalog, Hit, check_manifest
+from index.catalog import Catalog, Hit, check_manifest
 from index.errors import (
     FilterError,
     IndexFileError,
@@ -18,6 +18,8 @@ from index.persistence import Manifest, load_index, read_manifest, save_index
 from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
 from index.store import Store, sql_str, sql_time
+from index.tables.access import ACTIVE_MODEL, PREVIOUS_MODEL
+from index.tables.base import chunked
 from index.vectors import VectorIndex, as_matrix, label_of
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "as_matrix",
     "calibrate",
     "check_manifest",
+    "chunked",
     "content_id",
     "label_of",
     "load_index",

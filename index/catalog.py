@@ -31,8 +31,6 @@ from index.threads import in_own_thread
 from index.vectors import VectorIndex, as_matrix, column_labels
 
 log = logging.getLogger(__name__)
-ACTIVE_MODEL = "active_model_id"
-PREVIOUS_MODEL = "previous_model_id"  # what a rollback switches back to
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,7 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
         )
     if store.get_job(job.id).status != JobStatus.running.value:
         return store.get_job(job.id)  # cancelled while we checked: no switch
-    store.set_state(PREVIOUS_MODEL, source)
-    store.set_state(ACTIVE_MODEL, target)  # the switch: one state write
+    store.switch_model(source, target)  # the switch: one commit
     log.warning("switched the catalog from %s to %s", source, target)
     return _close(store, job, JobStatus.done, None)
 
@@ -168,8 +167,7 @@ def rollback(queue: JobQueue) -> dict[str, Any]:
     active, previous = store.get_state(ACTIVE_MODEL), store.get_state(PREVIOUS_MODEL)
     if previous is None or active is None:
         raise ConflictError("There is no previous model to roll back to.")
-    store.set_state(PREVIOUS_MODEL, active)
-    store.set_state(ACTIVE_MODEL, previous)
+    store.switch_model(active, previous)
     log.warning("rolled the catalog back from %s to %s", active, previous)
     job = backfill(queue, active, previous)
     return {"active": previous, "previous": active, "backfill_job": job.id if job else None}

@@ -1,0 +1,84 @@
+"""What every table of the store shares: the connection, table handles, SQL literals,
+rows as their pydantic models, and the two merge forms (whole rows, some columns)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+from lancedb.pydantic import LanceModel
+
+if TYPE_CHECKING:
+    from lancedb.table import Table
+
+_IN_CHUNK = 500  # ids per "IN (...)" clause keeps the SQL small
+T = TypeVar("T")
+M = TypeVar("M", bound=LanceModel)
+
+
+def chunked(values: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
+    """`values` in slices of `size` (itertools.batched, which is Python 3.12's)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def sql_time(value: datetime) -> str:
+    """A timestamp literal for a filter; stored times are UTC without a zone."""
+    return f"timestamp '{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
+
+
+def rows_as(model: type[M], rows: Iterable[dict[str, Any]]) -> list[M]:
+    """Table rows as their pydantic model (a search hands back extra columns, e.g. _distance)."""
+    fields = model.model_fields
+    return [model(**{k: r[k] for k in fields}) for r in rows]
+
+
+def upsert(table: Table, key: str, rows: Sequence[dict[str, Any]] | pa.Table) -> None:
+    """Insert rows, or overwrite the rows with the same key: only for rows that one writer
+    creates whole (a new job, a new key); every later change is a column update."""
+    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+
+
+def partial(model: type[LanceModel], rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Rows holding only some of a table's columns, typed as the table's, for a merge that
+    writes just those columns."""
+    full = model.to_arrow_schema()
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    schema = pa.schema([full.field(n) for n in names])
+    return pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
+
+
+def embeddings_table_name(model_id: str) -> str:
+    return "emb_" + re.sub(r"[^A-Za-z0-9_]", "_", model_id)
+
+
+class Tables:
+    """The connection and the table handles, which every table's methods below use."""
+
+    _db: Any
+    _tables: dict[str, Table]
+
+    def _open(self, name: str) -> Table:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = self._db.open_table(name)
+        return table
+
+    def _table_names(self) -> list[str]:
+        db = self._db
+        names = db.list_tables() if hasattr(db, "list_tables") else db.table_names()
+        return list(getattr(names, "tables", names))
+
+    def _embedding_tables(self) -> list[str]:
+        return [n for n in self._table_names() if n.startswith("emb_")]

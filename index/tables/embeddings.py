@@ -1,0 +1,106 @@
+"""One embeddings table per model id: (item_id, model_id, vector), written once per item."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from index.schemas import embedding_schema
+from index.tables.base import Tables, chunked, embeddings_table_name, sql_in
+
+if TYPE_CHECKING:
+    from lancedb.table import Table
+
+
+class EmbeddingRows(Tables):
+    def embeddings(self, model_id: str, dim: int) -> Table:
+        """The model's table; one handle per table for the life of the store (a handle per
+        call made the server's memory climb with every request)."""
+        name = embeddings_table_name(model_id)
+        table = self._tables.get(name)
+        if table is None:
+            table = self._db.create_table(name, schema=embedding_schema(dim), exist_ok=True)
+            self._tables[name] = table
+        return table
+
+    def add_embeddings(self, model_id: str, item_ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Write a batch of vectors in one LanceDB write; an id already there is left alone."""
+        if not item_ids:
+            return
+        table = self.embeddings(model_id, int(vectors.shape[1]))
+        rows = [
+            {"item_id": i, "model_id": model_id, "vector": v}
+            for i, v in zip(item_ids, vectors, strict=True)
+        ]
+        table.merge_insert("item_id").when_not_matched_insert_all().execute(rows)
+
+    def delete_embeddings(self, model_id: str, item_ids: Sequence[str]) -> None:
+        """Drop vectors of one model (written for items deleted while they were embedded)."""
+        name = embeddings_table_name(model_id)
+        if name in self._tables or name in self._table_names():
+            for chunk in chunked(list(item_ids)):
+                self._open(name).delete(sql_in("item_id", chunk))
+
+    def embedded_ids(self, model_id: str, dim: int, among: Sequence[str] | None = None) -> set[str]:
+        if among is None:
+            return set(self.embedded_id_column(model_id, dim).to_pylist())
+        table = self.embeddings(model_id, dim)
+        found: set[str] = set()
+        for chunk in chunked(list(among)):
+            q = table.search().where(sql_in("item_id", chunk)).select(["item_id"]).limit(None)
+            found.update(q.to_arrow().column("item_id").to_pylist())
+        return found
+
+    def embedded_id_column(self, model_id: str, dim: int) -> pa.Array:
+        """Every item id with a vector of this model, as one Arrow string array (no Python
+        strings: a million of them took most of an index catch-up)."""
+        q = self.embeddings(model_id, dim).search().select(["item_id"]).limit(None)
+        return q.to_arrow().column("item_id").combine_chunks()
+
+    def read_vectors(
+        self, model_id: str, dim: int, ids: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        table = self.embeddings(model_id, dim)
+        if ids is None:
+            tables = [table.search().select(["item_id", "vector"]).limit(None).to_arrow()]
+        else:
+            tables = [
+                table.search()
+                .where(sql_in("item_id", c))
+                .select(["item_id", "vector"])
+                .limit(None)
+                .to_arrow()
+                for c in chunked(list(ids))
+            ]
+        out_ids: list[str] = []
+        parts: list[np.ndarray] = []
+        for t in tables:
+            if t.num_rows == 0:
+                continue
+            out_ids.extend(t.column("item_id").to_pylist())
+            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            parts.append(flat.reshape(t.num_rows, dim))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def iter_vectors(
+        self, model_id: str, dim: int, batch_rows: int = 32_768
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every (ids, vectors) of the model in batches: a million 2048-d vectors are 8 GiB,
+        so an index build streams them instead of reading them whole."""
+        query = self.embeddings(model_id, dim).search().select(["item_id", "vector"]).limit(None)
+        for batch in query.to_batches(batch_rows):
+            if batch.num_rows == 0:
+                continue
+            flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+            vectors = np.ascontiguousarray(flat.reshape(batch.num_rows, dim), dtype=np.float32)
+            yield batch.column("item_id").to_pylist(), vectors
+
+    def embeddings_version(self, model_id: str, dim: int) -> int:
+        return int(self.embeddings(model_id, dim).version)
+
+    def embeddings_count(self, model_id: str, dim: int) -> int:
+        return int(self.embeddings(model_id, dim).count_rows())
