@@ -25,6 +25,7 @@ from bench.catalog import populate
 from bench.common import forward_rate, image_sources
 from embedder import Embedder, EmbedderSettings
 from engine.engine import running_here
+from engine.settings import EngineSettings
 from index import Catalog, IndexSettings, Store
 from workers.process import free_port
 
@@ -41,7 +42,7 @@ def run(model: str, weights: str, catalog: int, requests: int) -> dict[str, Any]
     settings = EmbedderSettings(model=model, weights=weights, batch_size=32)
     embedder = running_here(Embedder.load(settings))  # as a server or worker would
     sources, _ = image_sources(None, 1)
-    query = sources[0].read()
+    query = sources[0].read(EngineSettings())
     result: dict[str, Any] = {
         "model_id": embedder.model_id,
         "catalog": catalog,

@@ -57,13 +57,13 @@ class Source:
     metadata: dict[str, Any] = field(default_factory=dict)
     url: str | None = None
 
-    def read(self, settings: EngineSettings | None = None) -> bytes:
+    def read(self, settings: EngineSettings) -> bytes:
         if self.data is not None:
             return self.data
         if self.url is not None:
             from engine.sources import fetch_url
 
-            return fetch_url(self.url, settings or EngineSettings())
+            return fetch_url(self.url, settings)
         assert self.path is not None
         return self.path.read_bytes()
 
