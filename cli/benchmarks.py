@@ -18,7 +18,7 @@ def bench_cmd(
     what: Annotated[
         str,
         typer.Argument(
-            help="ingest, query, scale, coldstart, load, contract, or all (ingest + query)."
+            help="ingest, query, scale, coldstart, list, load, contract, or all (ingest + query)."
         ),
     ] = "all",
     load: Annotated[
@@ -55,7 +55,7 @@ def bench_cmd(
         int, typer.Option("--requests", help="Queries per concurrency level.")
     ] = 64,
     vectors: Annotated[
-        int, typer.Option("--vectors", help="scale / coldstart: synthetic catalog size.")
+        int, typer.Option("--vectors", help="scale / coldstart / list: synthetic catalog size.")
     ] = 1_000_000,
     dim: Annotated[int, typer.Option("--dim", help="scale / coldstart: vector dimension.")] = 2048,
     only: Annotated[
@@ -102,6 +102,15 @@ def bench_cmd(
         else:
             print_table(scale_bench.rows(r), f"scale: {vectors:,} clustered vectors of {dim}")
         return
+    if what == "list":
+        from bench import listing as listing_bench
+
+        r = listing_bench.run(vectors)
+        if as_json:
+            typer.echo(json.dumps(r, indent=2))
+        else:
+            print_table(listing_bench.rows(r), f"list: pages of the items of {vectors:,}")
+        return
     if what == "coldstart":
         from bench import coldstart as coldstart_bench
 
@@ -118,7 +127,7 @@ def bench_cmd(
         return
     if what not in ("ingest", "query", "all"):
         fail(
-            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, load, "
+            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, load, "
             "contract or all."
         )
     results: dict[str, dict[str, Any]] = {}

@@ -6,6 +6,7 @@ import json
 import sys
 import tempfile
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -214,6 +215,61 @@ def info_cmd(data_dir: DataDir = None, as_json: Json = False) -> None:
         return
     for key, value in info.items():
         typer.echo(f"{key:>20}: {value}")
+
+
+@app.command("items")
+@_guard
+def items_cmd(
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only this state: embedded, failed, queued."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--filter", "-f", help="Metadata filter, as for search (repeatable)."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=1000, help="Items per page.")
+    ] = 50,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", help="Where the page starts: the `next` key printed last."),
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """List the catalog's items, oldest first, one page at a time (each page costs what it
+    holds, not what the catalog holds)."""
+    if status is not None and status not in ("embedded", "failed", "queued"):
+        _fail(f"'{status}' is not a status; choose embedded, failed or queued.")
+    key = None
+    if after is not None:
+        when, _, item_id = after.rpartition("/")
+        try:
+            key = (datetime.fromisoformat(when), item_id)
+        except ValueError:
+            _fail(
+                f"'{after[:80]}' is not a key printed by `lookalike items`; start without --after."
+            )
+    flt = MetadataFilter.from_cli(where or [])
+    store = make_engine(data_dir).store
+    page, more = store.list_page(
+        limit, key, status, keep=(lambda it: flt.matches(it.metadata)) if flt else None
+    )
+    token = f"{page[-1].created_at.isoformat()}/{page[-1].id}" if more else None
+    if as_json:
+        rows = [{**it.model_dump(mode="json"), "metadata": it.metadata} for it in page]
+        typer.echo(json.dumps({"items": rows, "next": token}, indent=2))
+        return
+    for it in page:
+        typer.echo(
+            f"{it.id[:16]}  {it.status:<8}  {it.created_at:%Y-%m-%d %H:%M:%S}  "
+            + (it.client_key or it.source)
+        )
+    if not page:
+        typer.echo("no items")
+    if token:
+        typer.echo(f"next: lookalike items --after {token}")
 
 
 @app.command("eval")

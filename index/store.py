@@ -11,7 +11,7 @@ import functools
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.schemas import ApiKey, Batch, Item, Job
 from index.tables.access import KeyAndStateRows, StateRow
@@ -69,15 +69,22 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
         self._tables: dict[str, Table] = {}
 
     def ensure_indexes(self) -> None:
-        """BTREE indexes on the id columns of tables past INDEX_AT rows; rows written since
-        an index was built are searched alongside it and folded in by `compact`."""
-        wanted = [(ITEMS, "id")] + [(name, "item_id") for name in self._embedding_tables()]
-        for name, column in wanted:
+        """Scalar indexes on tables past INDEX_AT rows: BTREE on the id columns and on the
+        items' creation time (the windows a listing page reads), BITMAP on their status (a
+        few values); rows written since an index was built are searched alongside it and
+        folded in by `compact`."""
+        wanted: list[tuple[str, str, Literal["BTREE", "BITMAP"]]] = [
+            (ITEMS, "id", "BTREE"),
+            (ITEMS, "created_at", "BTREE"),
+            (ITEMS, "status", "BITMAP"),
+        ]
+        wanted += [(name, "item_id", "BTREE") for name in self._embedding_tables()]
+        for name, column, kind in wanted:
             table = self._open(name)
             if any(column in ix.columns for ix in table.list_indices()):
                 continue
             if table.count_rows() >= INDEX_AT:
-                table.create_scalar_index(column, index_type="BTREE", replace=False)
+                table.create_scalar_index(column, index_type=kind, replace=False)
 
     def compact(self) -> list[str]:
         """Merge the small fragments that many writes leave behind, and drop versions older

@@ -6,6 +6,7 @@ import io
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
-from api.cursor import ItemCursor
+from api.cursor import ItemCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut, ItemOut, ItemPage, ItemPatch, JobOut, UploadResponse, UploadResult
@@ -182,17 +183,18 @@ def list_items(
     cursor: str | None = None,
 ) -> ItemPage:
     where = MetadataFilter.parse(filter)
-    items = services.engine.store.list_items(status)
+    after = None
     if cursor:
-        after = services.cursors.decode(cursor, ItemCursor)
-        items = [
-            i for i in items if (i.created_at.isoformat(), i.id) > (after.created_at, after.id)
-        ]
-    if where:
-        items = [i for i in items if where.matches(i.metadata)]
-    page = items[:limit]
+        key = services.cursors.decode(cursor, ItemCursor)
+        try:
+            after = (datetime.fromisoformat(key.created_at), key.id)
+        except ValueError:
+            raise bad_cursor() from None
+    page, more = services.engine.store.list_page(
+        limit, after, status, keep=(lambda it: where.matches(it.metadata)) if where else None
+    )
     next_cursor = None
-    if len(items) > limit:
+    if more:
         last = page[-1]
         next_cursor = services.cursors.encode(
             ItemCursor(created_at=last.created_at.isoformat(), id=last.id)

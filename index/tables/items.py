@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import pyarrow.compute as pc
+from lancedb.query import ColumnOrdering
 
 from index.errors import ItemNotFoundError
 from index.schemas import Item, ItemStatus
-from index.tables.base import Tables, chunked, partial, rows_as, sql_in, sql_str
+from index.tables.base import Tables, chunked, partial, rows_as, sql_in, sql_str, sql_time
 
 if TYPE_CHECKING:
     from lancedb.table import Table
 
 
+# LanceDB sorts what a window holds by these; the keyset of a page is the same pair.
+LIST_ORDER = [ColumnOrdering(column_name="created_at"), ColumnOrdering(column_name="id")]
+LIST_BATCH = 256  # rows read from a window at a time when a filter drops some
+
+
 class ItemRows(Tables):
     items: Table
+    _oldest_seen: datetime | None = None
+    # per filter, the last page's window: the next page's first guess
+    _list_windows: dict[tuple[str | None, bool], timedelta] | None = None
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -102,8 +114,78 @@ class ItemRows(Tables):
         rows = self.items.search().where("status = 'failed'").limit(None).to_list()
         return rows_as(Item, rows)
 
+    def list_page(
+        self,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        status: str | None = None,
+        keep: Callable[[Item], bool] | None = None,
+    ) -> tuple[list[Item], bool]:
+        """Up to `limit` items in (created_at, id) order after the key `after`, and whether
+        more follow. Costs what the page needs, not what the catalog holds: LanceDB sorts
+        only the rows of a time window just after the key (a range the created_at BTREE
+        finds), and the window grows until the page is full or no row is left. `status` is
+        filtered by LanceDB; `keep` (a metadata filter) after reading, window by window."""
+        need, got, last = limit + 1, list[Item](), list[Item]()
+        start, last_id = after if after is not None else (self._oldest(), None)
+        began = start
+        hints = self._list_windows = self._list_windows or {}
+        width = hints.get((status, keep is None), timedelta(seconds=1))
+        where_status = "" if status is None else f" AND status = {sql_str(status)}"
+
+        def read(where: str) -> bool:
+            """The next rows of `where` into `got`; True when more may follow."""
+            asked = max(need - len(got), LIST_BATCH)
+            query = self.items.search().where(where + where_status).order_by(LIST_ORDER)
+            rows = rows_as(Item, query.limit(asked).to_list())
+            got.extend(it for it in rows if keep is None or keep(it))
+            last[:] = rows[-1:] or last
+            return len(rows) == asked
+
+        while True:
+            if last_id is not None:
+                # first the rest of the key's own instant, by id (a bulk write gives many
+                # rows one time); kept apart, the window's range stays one the BTREE answers.
+                # `id || ''` is the id, in a form the id's BTREE cannot take: through the
+                # index, "id > x" selects most of the catalog (143 ms at a million, not 14)
+                tie = f"created_at = {sql_time(start)} AND id || '' > {sql_str(last_id)}"
+                more = read(tie)
+                if more and len(got) < need:
+                    last_id = last[0].id
+                    continue
+                low = f"created_at > {sql_time(start)}"
+            else:
+                low = f"created_at >= {sql_time(start)}"
+            end = start + width
+            more = len(got) < need and read(f"{low} AND created_at < {sql_time(end)}")
+            if len(got) >= need:
+                # the next page's window: twice what this one took, so that one read fills it
+                span = last[0].created_at - began
+                hints[(status, keep is None)] = max(timedelta(microseconds=1), 2 * span)
+                return got[:limit], True
+            if more:  # the window holds more: go on after the last row read
+                start, last_id = last[0].created_at, last[0].id
+                continue
+            start, last_id, width = end, None, width * 4  # the window is read: widen it
+            later = self.items.search().where(f"created_at >= {sql_time(end)}" + where_status)
+            if later.select(["id"]).limit(1).to_arrow().num_rows == 0:
+                return got, False
+
+    def _oldest(self) -> datetime:
+        """A time no item is older than, for the first page. Found once per store (one scan
+        of the column): rows only ever come in newer, so it stays a lower bound."""
+        if self._oldest_seen is None:
+            rows = self.items.search().select(["created_at"]).limit(None).to_arrow()
+            column = rows.column("created_at")
+            first = pc.min(column).as_py() if len(column) else None
+            if first is None:
+                return datetime.now(UTC)  # empty: the first item will be newer
+            self._oldest_seen = first.replace(tzinfo=UTC)
+        return self._oldest_seen
+
     def list_items(self, status: str | None = None) -> list[Item]:
-        """Every item (optionally of one status) ordered by creation time, then id."""
+        """Every item (optionally of one status) ordered by creation time, then id: for work
+        over the whole catalog; a listing pages with `list_page`."""
         q = self.items.search()
         if status is not None:
             q = q.where(f"status = {sql_str(status)}")

@@ -17,7 +17,7 @@ from tests.images import jpeg
 
 runner = CliRunner()
 SMALL = ["--model", "resnet18", "--weights", "none", "--device", "cpu"]
-COMMANDS = ["ingest", "search", "info", "eval", "serve", "demo"]
+COMMANDS = ["ingest", "search", "info", "items", "eval", "serve", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -62,6 +62,23 @@ def test_ingest_search_info_flow(tmp_path: Path) -> None:
     assert (
         facts["items_by_status"] == {"embedded": 6, "failed": 1} and facts["index_type"] == "flat"
     )
+
+    # the listing, a page at a time: each page's last line says how to get the next
+    seen, after = [], []
+    while True:
+        page = runner.invoke(app, ["items", "--limit", "3", "--json", *after, *data])
+        assert page.exit_code == 0, page.output
+        body = json.loads(page.output)
+        seen += [it["id"] for it in body["items"]]
+        if body["next"] is None:
+            break
+        after = ["--after", body["next"]]
+    assert len(seen) == len(set(seen)) == 7
+    failed = runner.invoke(app, ["items", "--status", "failed", *data])
+    assert failed.output.count("failed") == 1 and "broken.jpg" in failed.output
+    assert "next: lookalike items --after" in runner.invoke(app, ["items", "-n", "2", *data]).output
+    bad = runner.invoke(app, ["items", "--after", "yesterday", *data])
+    assert bad.exit_code == 2 and "is not a key printed by `lookalike items`" in bad.output
 
 
 def test_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
