@@ -18,7 +18,8 @@ def bench_cmd(
     what: Annotated[
         str,
         typer.Argument(
-            help="ingest, query, scale, coldstart, list, load, contract, or all (ingest + query)."
+            help="ingest, query, scale, coldstart, list, catchup, load, contract, or all "
+            "(ingest + query)."
         ),
     ] = "all",
     load: Annotated[
@@ -55,7 +56,10 @@ def bench_cmd(
         int, typer.Option("--requests", help="Queries per concurrency level.")
     ] = 64,
     vectors: Annotated[
-        int, typer.Option("--vectors", help="scale / coldstart / list: synthetic catalog size.")
+        int,
+        typer.Option(
+            "--vectors", help="scale / coldstart / list / catchup: synthetic catalog size."
+        ),
     ] = 1_000_000,
     dim: Annotated[int, typer.Option("--dim", help="scale / coldstart: vector dimension.")] = 2048,
     only: Annotated[
@@ -102,6 +106,15 @@ def bench_cmd(
         else:
             print_table(scale_bench.rows(r), f"scale: {vectors:,} clustered vectors of {dim}")
         return
+    if what == "catchup":
+        from bench import catchup as catchup_bench
+
+        r = catchup_bench.run(vectors)
+        if as_json:
+            typer.echo(json.dumps(r, indent=2))
+        else:
+            print_table(catchup_bench.rows(r), f"catch-up: a reader of {vectors:,} vectors")
+        return
     if what == "list":
         from bench import listing as listing_bench
 
@@ -127,7 +140,8 @@ def bench_cmd(
         return
     if what not in ("ingest", "query", "all"):
         fail(
-            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, load, "
+            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, catchup, "
+            "load, "
             "contract or all."
         )
     results: dict[str, dict[str, Any]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from index.schemas import Item
 from index.settings import IndexSettings
 from index.store import Store
 from index.threads import in_own_thread
-from index.vectors import VectorIndex, as_matrix, column_labels
+from index.vectors import VectorIndex, as_matrix, column_labels, labels_of
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Catalog:
         # The LanceDB version of the embeddings table that the in-memory index is known to
         # cover: what a save records, and where the next refresh starts from.
         self.version = -1
+        self.catch_ups: Counter[str] = Counter()  # which way each catch-up went
         self._calibration: tuple[int, Calibration] | None = None
         # Searches that arrive together (a micro-batch of queries leaves the forward pass at
         # once) share one FAISS call; they took turns under the lock before. Hit rows are
@@ -139,16 +141,26 @@ class Catalog:
             self._catch_up(index)
         return True
 
-    def refresh(self) -> int:
-        """Catch up with rows that other processes (workers) wrote; returns the change count."""
+    def refresh(self, rescan: bool = False) -> int:
+        """Catch up with rows that other processes (workers) wrote; returns the change count.
+        `rescan` compares every id, whatever the table can tell (the recovery path)."""
         with self.lock:
-            return self._catch_up(self.index)
+            return self._catch_up(self.index, rescan)
 
-    def _catch_up(self, index: VectorIndex) -> int:
-        """Apply what LanceDB gained or lost since `self.version`."""
+    def _catch_up(self, index: VectorIndex, rescan: bool = False) -> int:
+        """Apply what LanceDB gained or lost since `self.version`: the rows written since
+        then when the table keeps row versions and nothing was deleted elsewhere, else (an
+        unknown gap) a rescan of every id."""
         version = self.store.embeddings_version(self.model_id, self.dim)
-        if version == self.version:
+        if version == self.version and not rescan:
             return 0
+        if not rescan and self.version >= 0 and self.store.tracks_row_versions(self.model_id):
+            added = self._fold_in(index)
+            if added is not None:
+                self.version = version
+                self.catch_ups["incremental"] += 1
+                return added
+        self.catch_ups["rescan"] += 1
         # read at `version` or later; compared by label in numpy, not as a million strings
         stored = self.store.embedded_id_column(self.model_id, self.dim)
         stored_labels = column_labels(stored)
@@ -164,6 +176,21 @@ class Catalog:
         if missing or gone:
             log.info("index caught up: %d added, %d removed", len(missing), len(gone))
         return len(missing) + len(gone)
+
+    def _fold_in(self, index: VectorIndex) -> int | None:
+        """Add the rows written after `self.version` (none held yet; rows written during
+        the read come too and are skipped next time as held); None when the table then
+        holds other than what the index does (a delete by another process): a rescan is
+        due. Costs what was written, not what the table holds."""
+        ids, vectors = self.store.vectors_since(self.model_id, self.dim, self.version)
+        fresh = ~index.holds(labels_of(ids)) if ids else np.zeros(0, bool)
+        if fresh.any():
+            index.add([i for i, new in zip(ids, fresh, strict=True) if new], vectors[fresh])
+        if self.store.embeddings_count(self.model_id, self.dim) != len(index):
+            return None
+        if fresh.any():
+            log.info("index caught up: %d added", int(fresh.sum()))
+        return int(fresh.sum())
 
     # ---- writes -------------------------------------------------------------------------
     def add(self, item_ids: Sequence[str], vectors: Any) -> None:
@@ -279,6 +306,7 @@ class Catalog:
             "indexed": len(self.index),
             "embeddings": self.store.embeddings_count(self.model_id, self.dim),
             "lance_version": self.store.embeddings_version(self.model_id, self.dim),
+            "catch_ups": dict(self.catch_ups),
         }
 
 

@@ -24,7 +24,6 @@ class StateRow(LanceModel):
 
 class KeyAndStateRows(Tables):
     keys: Table
-    _state: Table
 
     def create_key(self, key: ApiKey) -> None:
         upsert(self.keys, "key_id", [key.model_dump()])
@@ -39,13 +38,6 @@ class KeyAndStateRows(Tables):
 
     def keys_version(self) -> int:
         return int(self.keys.version)
-
-    def get_state(self, key: str) -> str | None:
-        rows = self._state.search().where(f"key = {sql_str(key)}").limit(1).to_list()
-        return rows[0]["value"] if rows else None
-
-    def set_state(self, key: str, value: str) -> None:
-        upsert(self._state, "key", [{"key": key, "value": value}])
 
     def switch_model(self, source: str, target: str) -> None:
         """Serve `target` and remember `source` for a rollback: the only way the active model

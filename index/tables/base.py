@@ -64,10 +64,19 @@ def embeddings_table_name(model_id: str) -> str:
 
 
 class Tables:
-    """The connection and the table handles, which every table's methods below use."""
+    """The connection, the table handles and the state rows, which every table's methods
+    use."""
 
     _db: Any
     _tables: dict[str, Table]
+    _state: Table
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._state.search().where(f"key = {sql_str(key)}").limit(1).to_list()
+        return rows[0]["value"] if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        upsert(self._state, "key", [{"key": key, "value": value}])
 
     def _open(self, name: str) -> Table:
         table = self._tables.get(name)

@@ -15,16 +15,51 @@ if TYPE_CHECKING:
     from lancedb.table import Table
 
 
+# Stable row ids make LanceDB keep, for every row, the table version that wrote it (and
+# keep it through compaction), so a reader can ask for the rows written since the version it
+# covers. It can only be chosen when a table is made: a table made before, without it, is
+# caught up by rescanning its ids. Which tables have it is a state row.
+STABLE_ROW_IDS = {"new_table_enable_stable_row_ids": "true"}
+ROW_VERSIONS = "row_versions:"
+
+
 class EmbeddingRows(Tables):
+    _row_versions: set[str] | None = None  # tables known to track the version of each row
+
     def embeddings(self, model_id: str, dim: int) -> Table:
         """The model's table; one handle per table for the life of the store (a handle per
         call made the server's memory climb with every request)."""
         name = embeddings_table_name(model_id)
         table = self._tables.get(name)
         if table is None:
-            table = self._db.create_table(name, schema=embedding_schema(dim), exist_ok=True)
+            new = name not in self._table_names()
+            table = self._db.create_table(
+                name, schema=embedding_schema(dim), exist_ok=True, storage_options=STABLE_ROW_IDS
+            )
+            if new:
+                self.set_state(ROW_VERSIONS + name, "1")
             self._tables[name] = table
         return table
+
+    def tracks_row_versions(self, model_id: str) -> bool:
+        """Whether `vectors_since` can answer for this model's table."""
+        known = self._row_versions = self._row_versions or set()
+        name = embeddings_table_name(model_id)
+        if name not in known and self.get_state(ROW_VERSIONS + name) is not None:
+            known.add(name)
+        return name in known
+
+    def vectors_since(self, model_id: str, dim: int, version: int) -> tuple[list[str], np.ndarray]:
+        """The rows written after table version `version` (only for a table that
+        `tracks_row_versions`): what a reader that covers `version` has not seen."""
+        query = (
+            self.embeddings(model_id, dim)
+            .search()
+            .where(f"_row_created_at_version > {int(version)}")
+            .select(["item_id", "vector"])
+            .limit(None)
+        )
+        return _ids_and_vectors([query.to_arrow()], dim)
 
     def add_embeddings(self, model_id: str, item_ids: Sequence[str], vectors: np.ndarray) -> None:
         """Write a batch of vectors in one LanceDB write; an id already there is left alone."""
@@ -75,16 +110,7 @@ class EmbeddingRows(Tables):
                 .to_arrow()
                 for c in chunked(list(ids))
             ]
-        out_ids: list[str] = []
-        parts: list[np.ndarray] = []
-        for t in tables:
-            if t.num_rows == 0:
-                continue
-            out_ids.extend(t.column("item_id").to_pylist())
-            flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            parts.append(flat.reshape(t.num_rows, dim))
-        vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-        return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)
+        return _ids_and_vectors(tables, dim)
 
     def iter_vectors(
         self, model_id: str, dim: int, batch_rows: int = 32_768
@@ -104,3 +130,16 @@ class EmbeddingRows(Tables):
 
     def embeddings_count(self, model_id: str, dim: int) -> int:
         return int(self.embeddings(model_id, dim).count_rows())
+
+
+def _ids_and_vectors(tables: Sequence[pa.Table], dim: int) -> tuple[list[str], np.ndarray]:
+    out_ids: list[str] = []
+    parts: list[np.ndarray] = []
+    for t in tables:
+        if t.num_rows == 0:
+            continue
+        out_ids.extend(t.column("item_id").to_pylist())
+        flat = t.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        parts.append(flat.reshape(t.num_rows, dim))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+    return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)

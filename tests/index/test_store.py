@@ -87,7 +87,12 @@ def test_id_lookups_go_through_btree_indexes_past_a_size_and_stay_exact(
     store.register_items(items(many))
     store.add_embeddings("m", many, vectors)
     store.ensure_indexes()
-    assert [ix.columns for ix in store.items.list_indices()] == [["id"]]
+    # items: id lookups, and the creation time and status a listing page reads by
+    assert sorted(ix.columns for ix in store.items.list_indices()) == [
+        ["created_at"],
+        ["id"],
+        ["status"],
+    ]
     assert [ix.columns for ix in store.embeddings("m", 8).list_indices()] == [["item_id"]]
     later = ids(20, "later")  # written after the index: found beside it
     store.register_items(items(later))
