@@ -18,7 +18,7 @@ def bench_cmd(
     what: Annotated[
         str,
         typer.Argument(
-            help="ingest, query, scale, coldstart, list, catchup, load, contract, or all "
+            help="ingest, query, scale, coldstart, list, catchup, filter, load, contract, or all "
             "(ingest + query)."
         ),
     ] = "all",
@@ -58,7 +58,7 @@ def bench_cmd(
     vectors: Annotated[
         int,
         typer.Option(
-            "--vectors", help="scale / coldstart / list / catchup: synthetic catalog size."
+            "--vectors", help="scale, coldstart, list, catchup, filter: synthetic catalog size."
         ),
     ] = 1_000_000,
     dim: Annotated[int, typer.Option("--dim", help="scale / coldstart: vector dimension.")] = 2048,
@@ -106,6 +106,15 @@ def bench_cmd(
         else:
             print_table(scale_bench.rows(r), f"scale: {vectors:,} clustered vectors of {dim}")
         return
+    if what == "filter":
+        from bench import filters as filter_bench
+
+        r = filter_bench.run(vectors)
+        if as_json:
+            typer.echo(json.dumps(r, indent=2))
+        else:
+            print_table(filter_bench.rows(r), f"filter: {vectors:,} vectors of 512")
+        return
     if what == "catchup":
         from bench import catchup as catchup_bench
 
@@ -140,9 +149,8 @@ def bench_cmd(
         return
     if what not in ("ingest", "query", "all"):
         fail(
-            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, catchup, "
-            "load, "
-            "contract or all."
+            f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, "
+            "catchup, filter, load, contract or all."
         )
     results: dict[str, dict[str, Any]] = {}
     if what in ("ingest", "all"):

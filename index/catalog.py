@@ -249,35 +249,52 @@ class Catalog:
     ) -> list[Hit]:
         total = len(self.index)
         fetch = min(total, (k + len(skip)) * (self.settings.overfetch if where else 1))
+        everywhere = False  # an approximate index searched in every cell, once it must be
+        # each deeper round returns the shallower one's neighbours again: their rows are read
+        # and judged once (a rare filter value would otherwise read the head of the ranking
+        # on every round)
+        judged: dict[str, Item | None] = {}  # None: deleted meanwhile, or the filter says no
         while True:
-            raw = self._nearest((query, fetch))
+            raw = self._nearest((query, fetch, everywhere))
             candidates = [(i, s) for i, s in raw if i not in skip]
             if min_score is not None:
                 candidates = [(i, s) for i, s in candidates if s >= min_score]
-            items = self.store.get_items([i for i, _ in candidates])
-            hits = [
-                Hit(items[i], s)
-                for i, s in candidates
-                if i in items and (not where or where.matches(items[i].metadata))
-            ]
-            exhausted = fetch >= total or (min_score is not None and raw and raw[-1][1] < min_score)
-            if len(hits) >= k or exhausted:
+            unread = [i for i, _ in candidates if i not in judged]
+            rows = self.store.get_items(unread)
+            for item_id in unread:
+                item = rows.get(item_id)
+                judged[item_id] = (
+                    item if item and (not where or where.matches(item.metadata)) else None
+                )
+            hits = [Hit(item, s) for i, s in candidates if (item := judged.get(i)) is not None]
+            below_floor = min_score is not None and raw and raw[-1][1] < min_score
+            if len(hits) >= k or below_floor:
                 return hits[:k]
-            fetch = min(total, fetch * 4)
+            # Fewer neighbours than asked: the probed part of an approximate index is used
+            # up, and asking for more would only return the same ones. Too few matches
+            # there (a rare filter value, far from the query) are not an answer: search
+            # every cell, so the hits are min(k, matching), whatever the cells held.
+            probed_out = len(raw) < fetch or fetch >= total
+            if probed_out and (everywhere or not self.index.approximate):
+                return hits[:k]
+            if probed_out:
+                everywhere = True  # the same depth again, over every cell
+            else:
+                fetch = min(total, fetch * 4)
 
     def _nearest_batch(
-        self, requests: Sequence[tuple[np.ndarray, int]]
+        self, requests: Sequence[tuple[np.ndarray, int, bool]]
     ) -> list[list[tuple[str, float]]]:
         out: list[list[tuple[str, float]]] = [[] for _ in requests]
         # One call per depth: an approximate index asked for more neighbours may rank the
         # first ones differently, and a query's answer must not depend on its neighbours'.
-        by_fetch: dict[int, list[int]] = {}
-        for n, (_, fetch) in enumerate(requests):
-            by_fetch.setdefault(fetch, []).append(n)
-        for fetch, members in by_fetch.items():
+        by_fetch: dict[tuple[int, bool], list[int]] = {}
+        for n, (_, fetch, everywhere) in enumerate(requests):
+            by_fetch.setdefault((fetch, everywhere), []).append(n)
+        for (fetch, everywhere), members in by_fetch.items():
             queries = np.stack([requests[n][0] for n in members])
             with self.lock:
-                found = self.index.search(queries, fetch)
+                found = self.index.search(queries, fetch, exhaustive=everywhere)
             for n, hits in zip(members, found, strict=True):
                 out[n] = hits
         return out

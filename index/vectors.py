@@ -12,8 +12,10 @@ HNSW), removals become tombstones that search skips and a save applies or carrie
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -295,8 +297,35 @@ class VectorIndex:
         for label in labels:
             self._ids.remove(label)
 
-    def search(self, queries: Any, k: int) -> list[list[tuple[str, float]]]:
-        """Top-k (item id, cosine score) per query, best first."""
+    @property
+    def approximate(self) -> bool:
+        """Whether a search may leave out vectors (IVF cells not probed, an HNSW graph walk)."""
+        return self.plan.kind != "flat"
+
+    @contextlib.contextmanager
+    def _everywhere(self, fetch: int) -> Iterator[None]:
+        """Search every IVF cell (and walk the HNSW graph as wide as `fetch`) for as long as
+        the block lasts: what a filter that matched too little of the probed part needs."""
+        import faiss
+
+        space = faiss.GpuParameterSpace() if self.on_gpu else faiss.ParameterSpace()
+        if self.plan.nlist:
+            space.set_index_parameter(self._index, "nprobe", self.plan.nlist)
+        if self.plan.kind.startswith("hnsw"):
+            space.set_index_parameter(self._index, "efSearch", max(self.plan.ef_search, fetch))
+        try:
+            yield
+        finally:
+            if self.plan.nprobe:
+                space.set_index_parameter(self._index, "nprobe", self.plan.nprobe)
+            if self.plan.kind.startswith("hnsw"):
+                space.set_index_parameter(self._index, "efSearch", self.plan.ef_search)
+
+    def search(
+        self, queries: Any, k: int, exhaustive: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (item id, cosine score) per query, best first. `exhaustive`: of every vector
+        held, even on an approximate index (slower: every cell is searched)."""
         mat = as_matrix(queries, self.dim)
         if not len(self._ids) or k <= 0:
             return [[] for _ in range(mat.shape[0])]
@@ -305,7 +334,8 @@ class VectorIndex:
         fetch = min(want + len(self._tombstones), total)
         if self.on_gpu:  # FAISS GPU indexes return at most GPU_MAX_K neighbours per query
             fetch = min(fetch, GPU_MAX_K)
-        with faiss_call():
+        wide = self._everywhere(fetch) if exhaustive and self.approximate else nullcontext()
+        with faiss_call(), wide:
             scores, labels = self._index.search(mat, fetch)
         out: list[list[tuple[str, float]]] = []
         for query, row_s, row_l in zip(mat, scores, labels, strict=True):
