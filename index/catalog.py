@@ -32,6 +32,11 @@ from index.threads import in_own_thread
 from index.vectors import VectorIndex, as_matrix, column_labels, labels_of
 
 log = logging.getLogger(__name__)
+# A filtered search that has judged this many of the nearest items without finding k
+# matches looks the matches up instead (a pass over the metadata column), and ranks them
+# exactly, as long as there are no more than PREFILTER_MAX of them.
+PREFILTER_AFTER = 2_048
+PREFILTER_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Catalog:
         # cover: what a save records, and where the next refresh starts from.
         self.version = -1
         self.catch_ups: Counter[str] = Counter()  # which way each catch-up went
+        self.filter_paths: Counter[str] = Counter()  # how filtered searches were answered
         self._calibration: tuple[int, Calibration] | None = None
         # Searches that arrive together (a micro-batch of queries leaves the forward pass at
         # once) share one FAISS call; they took turns under the lock before. Hit rows are
@@ -254,6 +260,9 @@ class Catalog:
         # and judged once (a rare filter value would otherwise read the head of the ranking
         # on every round)
         judged: dict[str, Item | None] = {}  # None: deleted meanwhile, or the filter says no
+        prefilter_tried = False
+        if where:
+            self.filter_paths["overfetch"] += 1
         while True:
             raw = self._nearest((query, fetch, everywhere))
             candidates = [(i, s) for i, s in raw if i not in skip]
@@ -267,6 +276,14 @@ class Catalog:
                     item if item and (not where or where.matches(item.metadata)) else None
                 )
             hits = [Hit(item, s) for i, s in candidates if (item := judged.get(i)) is not None]
+            if where and len(hits) < k and len(judged) >= PREFILTER_AFTER and not prefilter_tried:
+                # A selective filter: few of the nearest match, and the next rounds would
+                # read ever more rows (and an IVF's probed cells hold few matches, not the
+                # best ones). Find the matches first and rank them exactly instead.
+                prefilter_tried = True
+                exact = self._prefiltered(query, k, where, skip, min_score)
+                if exact is not None:
+                    return exact
             below_floor = min_score is not None and raw and raw[-1][1] < min_score
             if len(hits) >= k or below_floor:
                 return hits[:k]
@@ -281,6 +298,38 @@ class Catalog:
                 everywhere = True  # the same depth again, over every cell
             else:
                 fetch = min(total, fetch * 4)
+
+    def _prefiltered(
+        self,
+        query: np.ndarray,
+        k: int,
+        where: MetadataFilter,
+        skip: set[str],
+        min_score: float | None,
+    ) -> list[Hit] | None:
+        """The exact top k among the items the filter matches; None when more than
+        PREFILTER_MAX match (the over-fetch serves those better)."""
+        matching = self.store.ids_matching(where, PREFILTER_MAX)
+        if matching is None:
+            return None
+        self.filter_paths["prefilter"] += 1
+        wanted = [i for i in matching if i not in skip]
+        ids, vectors = self.store.read_vectors(self.model_id, self.dim, wanted)
+        if not ids:
+            return []
+        scores = vectors @ query
+        order = np.argsort(-scores, kind="stable")
+        ranked = [(ids[n], float(scores[n])) for n in order]
+        if min_score is not None:
+            ranked = [(i, s) for i, s in ranked if s >= min_score]
+        hits: list[Hit] = []
+        for start in range(0, len(ranked), k):  # rows deleted meanwhile drop out
+            part = ranked[start : start + k]
+            rows = self.store.get_items([i for i, _ in part])
+            hits += [Hit(rows[i], s) for i, s in part if i in rows]
+            if len(hits) >= k:
+                break
+        return hits[:k]
 
     def _nearest_batch(
         self, requests: Sequence[tuple[np.ndarray, int, bool]]
@@ -324,6 +373,7 @@ class Catalog:
             "embeddings": self.store.embeddings_count(self.model_id, self.dim),
             "lance_version": self.store.embeddings_version(self.model_id, self.dim),
             "catch_ups": dict(self.catch_ups),
+            "filter_paths": dict(self.filter_paths),
         }
 
 

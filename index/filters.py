@@ -168,6 +168,18 @@ class MetadataFilter(BaseModel):
     def __bool__(self) -> bool:
         return bool(self.conditions)
 
+    def needles(self) -> list[str]:
+        """Text that the stored JSON of every matching item contains (json.dumps, as the
+        item rows are written): each key followed by its colon, and each string a key must
+        equal. A cheap screen over the raw column before the exact `matches`."""
+        out = [json.dumps(key) + ":" for key in self.conditions]
+        out += [
+            json.dumps(cond.eq)
+            for cond in self.conditions.values()
+            if cond.has_eq and isinstance(cond.eq, str)
+        ]
+        return out
+
     def matches(self, metadata: dict[str, Any]) -> bool:
         return all(
             key in metadata and cond.matches(metadata[key]) for key, cond in self.conditions.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import pyarrow.compute as pc
 from lancedb.query import ColumnOrdering
 
 from index.errors import ItemNotFoundError
+from index.filters import MetadataFilter
 from index.schemas import Item, ItemStatus
 from index.tables.base import Tables, chunked, partial, rows_as, sql_in, sql_str, sql_time
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 # LanceDB sorts what a window holds by these; the keyset of a page is the same pair.
 LIST_ORDER = [ColumnOrdering(column_name="created_at"), ColumnOrdering(column_name="id")]
 LIST_BATCH = 256  # rows read from a window at a time when a filter drops some
+LIST_SCAN_ROWS = 65_536  # rows per Arrow batch when a filter is matched over the whole table
 
 
 class ItemRows(Tables):
@@ -170,6 +173,29 @@ class ItemRows(Tables):
             later = self.items.search().where(f"created_at >= {sql_time(end)}" + where_status)
             if later.select(["id"]).limit(1).to_arrow().num_rows == 0:
                 return got, False
+
+    def ids_matching(self, where: MetadataFilter, limit: int) -> list[str] | None:
+        """The items whose metadata matches, or None past `limit` of them. One pass
+        over the id and metadata columns, in Arrow batches: LanceDB cannot read inside the
+        JSON, so the filter's needles screen the raw text (Arrow's substring search) and
+        only the rows that pass are parsed and matched exactly."""
+        query = self.items.search().select(["id", "metadata_json"]).limit(None)
+        found: list[str] = []
+        for batch in query.to_batches(LIST_SCAN_ROWS):
+            text = batch.column("metadata_json")
+            keep = None
+            for needle in where.needles():
+                hit = pc.match_substring(text, needle)
+                keep = hit if keep is None else pc.and_(keep, hit)
+            rows = batch.filter(keep) if keep is not None else batch
+            for item_id, raw in zip(
+                rows.column("id").to_pylist(), rows.column("metadata_json").to_pylist(), strict=True
+            ):
+                if where.matches(json.loads(raw)):
+                    found.append(item_id)
+            if len(found) > limit:
+                return None
+        return found
 
     def _oldest(self) -> datetime:
         """A time no item is older than, for the first page. Found once per store (one scan

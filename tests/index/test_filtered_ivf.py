@@ -42,3 +42,30 @@ def test_a_rare_filter_far_from_the_query_finds_every_match(tmp_path: Path, kind
         hits = catalog.search(query, k, where=where)[0]
         assert {h.item.id for h in hits} <= rare and len(hits) == min(k, 3), (kind, k)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_selective_filter_is_looked_up_and_ranked_exactly(tmp_path: Path) -> None:
+    """Past the first few thousand neighbours without k matches, the matches are found by
+    their metadata (text that needs escaping in JSON too) and ranked by exact score."""
+    n = 10_000
+    vectors = _clustered(n, seed=3)
+    names = ids(n)
+    key, value = 'naïve "key"', 'välue "q", ünïcode'
+    chosen = set(range(0, n, 500))  # 20 items, spread over the catalog
+    store = Store(tmp_path / "lancedb")
+    store.register_items(
+        [
+            Item.new(i, metadata={key: value, "n": j} if j in chosen else {"n": j, key: "other"})
+            for j, i in enumerate(names)
+        ]
+    )
+    store.add_embeddings("toy.none.gem.16", names, vectors)
+    settings = IndexSettings(data_dir=tmp_path, use_gpu="never", index_type="ivf_flat", nlist=64)
+    catalog = Catalog(store, "toy.none.gem.16", DIM, settings)
+    query = vectors[1]
+    where = MetadataFilter.parse({key: value, "n": {"gte": 300}})
+    hits = catalog.search(query, 15, where=where)[0]  # 19 match: few among the first 2,048
+    members = [j for j in sorted(chosen) if j >= 300]
+    exact = sorted(members, key=lambda j: -float(vectors[j] @ query))[:15]
+    assert [h.item.id for h in hits] == [names[j] for j in exact]
+    assert catalog.filter_paths["prefilter"] == 1
