@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -18,6 +19,32 @@ from bench.vectors import CHUNK, ClusteredVectors, row_ids
 from embedder import EmbedderSettings
 from engine.engine import remember_model
 from index import ACTIVE_MODEL, Store
+
+
+def item_rows(
+    store: Store,
+    ids: list[str],
+    metadata_json: list[str],
+    created_at: list[datetime],
+    **columns: Any,
+) -> pa.Table:
+    """Item rows as a finished ingest leaves them (embedded, no image facts), for a bulk
+    append; `columns` replace any of the rest (e.g. `status`)."""
+    n = len(ids)
+    rows: dict[str, list[Any]] = {
+        "id": ids,
+        "client_key": [None] * n,
+        "source": ["synthetic"] * n,
+        "metadata_json": metadata_json,
+        "width": [None] * n,
+        "height": [None] * n,
+        "format": [None] * n,
+        "size_bytes": [0] * n,
+        "created_at": created_at,
+        "status": ["embedded"] * n,
+        "error": [None] * n,
+    }
+    return pa.table({**rows, **columns}, schema=store.items.schema)
 
 
 def populate(
@@ -30,20 +57,8 @@ def populate(
     for number, vectors in enumerate(ClusteredVectors(dim).rows(count)):
         ids = row_ids(number * CHUNK, len(vectors))
         n = len(ids)
-        items = {
-            "id": ids,
-            "client_key": [None] * n,
-            "source": ["synthetic"] * n,
-            "metadata_json": [json.dumps({"shard": i % 10}) for i in range(n)],
-            "width": [None] * n,
-            "height": [None] * n,
-            "format": [None] * n,
-            "size_bytes": [0] * n,
-            "created_at": [now] * n,
-            "status": ["embedded"] * n,
-            "error": [None] * n,
-        }
-        store.items.add(pa.table(items, schema=store.items.schema))
+        metadata = [json.dumps({"shard": i % 10}) for i in range(n)]
+        store.items.add(item_rows(store, ids, metadata, [now] * n))
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)
         rows = {"item_id": ids, "model_id": [model_id] * n, "vector": column}
         embeddings.add(pa.table(rows, schema=embeddings.schema))

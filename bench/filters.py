@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from bench.catalog import item_rows
 from bench.vectors import CHUNK, ClusteredVectors, row_ids
 from index import Catalog, IndexSettings, MetadataFilter, Store
 
@@ -32,9 +33,10 @@ FILTERS = {"p10": 10, "p1": 100, "p01": 1000}
 
 
 def _metadata(n: int, count: int) -> str:
-    keys = {key: int(n % every == 0) for key, every in FILTERS.items()}
-    keys["two"] = int(n in (count // 3, 2 * count // 3))
-    return json.dumps(keys)
+    # string facets, as a shop's colour or brand: the values the metadata screen can read
+    keys = {key: "yes" if n % every == 0 else "no" for key, every in FILTERS.items()}
+    keys["two"] = "yes" if n in (count // 3, 2 * count // 3) else "no"
+    return json.dumps(keys, sort_keys=True)
 
 
 def _fill(data: Path, count: int, gen: ClusteredVectors) -> np.ndarray:
@@ -46,20 +48,8 @@ def _fill(data: Path, count: int, gen: ClusteredVectors) -> np.ndarray:
         first = number * CHUNK
         ids = row_ids(first, len(vectors))
         n = len(ids)
-        rows = {
-            "id": ids,
-            "client_key": [None] * n,
-            "source": ["synthetic"] * n,
-            "metadata_json": [_metadata(first + i, count) for i in range(n)],
-            "width": [None] * n,
-            "height": [None] * n,
-            "format": [None] * n,
-            "size_bytes": [0] * n,
-            "created_at": [now] * n,
-            "status": ["embedded"] * n,
-            "error": [None] * n,
-        }
-        store.items.add(pa.table(rows, schema=store.items.schema))
+        metadata = [_metadata(first + i, count) for i in range(n)]
+        store.items.add(item_rows(store, ids, metadata, [now] * n))
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM)
         table.add(pa.table({"item_id": ids, "model_id": [MODEL] * n, "vector": column}))
         parts.append(vectors)
@@ -67,7 +57,7 @@ def _fill(data: Path, count: int, gen: ClusteredVectors) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def run(count: int) -> dict[str, Any]:
+def run(count: int, queries_per_filter: int = QUERIES) -> dict[str, Any]:
     gen = ClusteredVectors(DIM)
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-filter-") as tmp:
         data = Path(tmp)
@@ -76,7 +66,7 @@ def run(count: int) -> dict[str, Any]:
         settings = IndexSettings(data_dir=data, use_gpu="never")
         catalog = Catalog(Store(data / "lancedb"), MODEL, DIM, settings)
         build_s = time.perf_counter() - began
-        queries = gen.queries(QUERIES)
+        queries = gen.queries(queries_per_filter)
         numbers = np.arange(count)
         members = {key: numbers % every == 0 for key, every in FILTERS.items()}
         members["two"] = np.isin(numbers, [count // 3, 2 * count // 3])
@@ -84,7 +74,7 @@ def run(count: int) -> dict[str, Any]:
         out["build_s"] = round(build_s, 1)
         rows: dict[str, Any] = {}
         for key in (None, *members):
-            where = MetadataFilter.parse(json.dumps({key: 1})) if key else None
+            where = MetadataFilter.parse({key: "yes"}) if key else None
             mask = members[key] if key else np.ones(count, bool)
             times, fewest, recalls = [], K, []
             for q in queries:

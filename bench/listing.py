@@ -17,8 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from bench.catalog import item_rows
 from bench.vectors import CHUNK, row_ids
 from index import Item, Store
 
@@ -36,20 +35,14 @@ def _fill(store: Store, count: int) -> timedelta:
     for first in range(0, count, CHUNK):
         n = min(CHUNK, count - first)
         numbers = range(first, first + n)
-        rows = {
-            "id": row_ids(first, n),
-            "client_key": [None] * n,
-            "source": ["synthetic"] * n,
-            "metadata_json": [json.dumps({"shard": i % 10}) for i in numbers],
-            "width": [None] * n,
-            "height": [None] * n,
-            "format": [None] * n,
-            "size_bytes": [0] * n,
-            "created_at": [start + step * i for i in numbers],
-            "status": ["failed" if i % 100 == 0 else "embedded" for i in numbers],
-            "error": [None] * n,
-        }
-        store.items.add(pa.table(rows, schema=store.items.schema))
+        rows = item_rows(
+            store,
+            row_ids(first, n),
+            [json.dumps({"shard": i % 10}) for i in numbers],
+            [start + step * i for i in numbers],
+            status=["failed" if i % 100 == 0 else "embedded" for i in numbers],
+        )
+        store.items.add(rows)
     store.compact()  # fragments merged and the scalar indexes built, as upkeep leaves them
     return step
 

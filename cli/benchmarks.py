@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,8 +73,6 @@ def bench_cmd(
     as_json: Json = False,
 ) -> None:
     """Measure ingest and query speed beside the model's own speed, in one run."""
-    import json
-
     from bench import ingest as ingest_bench
     from bench import query as query_bench
     from bench.common import print_table
@@ -100,38 +100,42 @@ def bench_cmd(
     if what == "scale":
         from bench import scale as scale_bench
 
-        r = scale_bench.run(vectors, dim, only=only)
-        if as_json:
-            typer.echo(json.dumps(r, indent=2))
-        else:
-            print_table(scale_bench.rows(r), f"scale: {vectors:,} clustered vectors of {dim}")
+        _show(
+            scale_bench.run(vectors, dim, only=only),
+            scale_bench.rows,
+            f"scale: {vectors:,} clustered vectors of {dim}",
+            as_json,
+        )
         return
     if what == "filter":
         from bench import filters as filter_bench
 
-        r = filter_bench.run(vectors)
-        if as_json:
-            typer.echo(json.dumps(r, indent=2))
-        else:
-            print_table(filter_bench.rows(r), f"filter: {vectors:,} vectors of 512")
+        _show(
+            filter_bench.run(vectors),
+            filter_bench.rows,
+            f"filter: {vectors:,} vectors of 512",
+            as_json,
+        )
         return
     if what == "catchup":
         from bench import catchup as catchup_bench
 
-        r = catchup_bench.run(vectors)
-        if as_json:
-            typer.echo(json.dumps(r, indent=2))
-        else:
-            print_table(catchup_bench.rows(r), f"catch-up: a reader of {vectors:,} vectors")
+        _show(
+            catchup_bench.run(vectors),
+            catchup_bench.rows,
+            f"catch-up: a reader of {vectors:,} vectors",
+            as_json,
+        )
         return
     if what == "list":
         from bench import listing as listing_bench
 
-        r = listing_bench.run(vectors)
-        if as_json:
-            typer.echo(json.dumps(r, indent=2))
-        else:
-            print_table(listing_bench.rows(r), f"list: pages of the items of {vectors:,}")
+        _show(
+            listing_bench.run(vectors),
+            listing_bench.rows,
+            f"list: pages of the items of {vectors:,}",
+            as_json,
+        )
         return
     if what == "coldstart":
         from bench import coldstart as coldstart_bench
@@ -141,11 +145,12 @@ def bench_cmd(
                 "The cold-start bench serves a real backbone: --dim must be one of "
                 f"{sorted(coldstart_bench.MODELS)}."
             )
-        r = coldstart_bench.run(vectors, dim)
-        if as_json:
-            typer.echo(json.dumps(r, indent=2))
-        else:
-            print_table(coldstart_bench.rows(r), f"cold start: {vectors:,} vectors of {dim}")
+        _show(
+            coldstart_bench.run(vectors, dim),
+            coldstart_bench.rows,
+            f"cold start: {vectors:,} vectors of {dim}",
+            as_json,
+        )
         return
     if what not in ("ingest", "query", "all"):
         fail(
@@ -172,3 +177,18 @@ def bench_cmd(
         print_table(
             query_bench.rows(r), f"query: {r['model_id']} on {r['device']}, {r['catalog']:,} items"
         )
+
+
+def _show(
+    result: dict[str, Any],
+    rows: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    title: str,
+    as_json: bool,
+) -> None:
+    """One benchmark's result: its JSON, or its table."""
+    from bench.common import print_table
+
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        print_table(rows(result), title)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # exactly, as long as there are no more than PREFILTER_MAX of them.
 PREFILTER_AFTER = 2_048
 PREFILTER_MAX = 50_000
+PREFILTER_SHARE = 0.05  # ... and so does one that matched under 5% of the neighbours judged
 
 
 @dataclass(frozen=True)
@@ -276,10 +277,15 @@ class Catalog:
                     item if item and (not where or where.matches(item.metadata)) else None
                 )
             hits = [Hit(item, s) for i, s in candidates if (item := judged.get(i)) is not None]
-            if where and len(hits) < k and len(judged) >= PREFILTER_AFTER and not prefilter_tried:
+            matched = sum(item is not None for item in judged.values())
+            selective = len(judged) >= PREFILTER_AFTER or (
+                len(judged) >= 4 * k and matched < PREFILTER_SHARE * len(judged)
+            )
+            if where and len(hits) < k and selective and not prefilter_tried:
                 # A selective filter: few of the nearest match, and the next rounds would
                 # read ever more rows (and an IVF's probed cells hold few matches, not the
-                # best ones). Find the matches first and rank them exactly instead.
+                # best ones: recall@10 was 0.43 for a 1% filter). Find the matches first
+                # and rank them exactly instead.
                 prefilter_tried = True
                 exact = self._prefiltered(query, k, where, skip, min_score)
                 if exact is not None:

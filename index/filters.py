@@ -169,15 +169,15 @@ class MetadataFilter(BaseModel):
         return bool(self.conditions)
 
     def needles(self) -> list[str]:
-        """Text that the stored JSON of every matching item contains (json.dumps, as the
-        item rows are written): each key followed by its colon, and each string a key must
-        equal. A cheap screen over the raw column before the exact `matches`."""
-        out = [json.dumps(key) + ":" for key in self.conditions]
-        out += [
-            json.dumps(cond.eq)
-            for cond in self.conditions.values()
-            if cond.has_eq and isinstance(cond.eq, str)
-        ]
+        """Text that the stored JSON of every matching item contains (json.dumps with its
+        default separators, as item rows are written): each key with its colon, and with its
+        value where a key must equal a string or null (a number or a boolean may be written
+        in more than one way: 1 equals 1.0 and True). A cheap screen over the raw column
+        before the exact `matches`."""
+        out = []
+        for key, cond in self.conditions.items():
+            exact = cond.has_eq and (cond.eq is None or isinstance(cond.eq, str))
+            out.append(json.dumps(key) + ": " + (json.dumps(cond.eq) if exact else ""))
         return out
 
     def matches(self, metadata: dict[str, Any]) -> bool:
