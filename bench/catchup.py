@@ -9,14 +9,15 @@ a second store, as a worker would, adds 50 vectors at a time.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.catalog import populate
+from bench.timing import timed_ms
 from bench.vectors import ClusteredVectors, row_ids
 from embedder import EmbedderSettings
 from index import Catalog, IndexSettings, Store
@@ -25,12 +26,6 @@ MODEL = "resnet18.none.gem.512"
 DIM = 512
 ROUNDS = 10
 NEW_ROWS = 50
-
-
-def _timed_ms(work: Callable[[], object]) -> float:
-    began = time.perf_counter()
-    work()
-    return (time.perf_counter() - began) * 1000
 
 
 def run(count: int) -> dict[str, Any]:
@@ -46,7 +41,7 @@ def run(count: int) -> dict[str, Any]:
         build_s = time.perf_counter() - began
         writer = Store(data / "lancedb")  # a worker's own connection
         extra = ClusteredVectors(DIM, seed=1)
-        nothing = [_timed_ms(catalog.refresh) for _ in range(ROUNDS)]
+        nothing = [timed_ms(catalog.refresh) for _ in range(ROUNDS)]
         incremental: list[float] = []
         rescan: list[float] = []
         for n in range(ROUNDS):
@@ -54,9 +49,7 @@ def run(count: int) -> dict[str, Any]:
                 batch = 2 * n + full
                 new_ids = row_ids(count + batch * NEW_ROWS, NEW_ROWS)
                 writer.add_embeddings(MODEL, new_ids, extra.chunk(batch, NEW_ROWS))
-                began = time.perf_counter()
-                catalog.refresh(rescan=full)
-                times.append((time.perf_counter() - began) * 1000)
+                times.append(timed_ms(functools.partial(catalog.refresh, rescan=full)))
         assert len(catalog.index) == count + 2 * ROUNDS * NEW_ROWS  # every row is held
         return {
             "count": count,

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.catalog import item_rows
+from bench.timing import timed_ms
 from bench.vectors import CHUNK, row_ids
-from index import Item, Store
+from index import MetadataFilter, Store
 
 PAGE = 100
 ROUNDS = 5
@@ -48,12 +49,7 @@ def _fill(store: Store, count: int) -> timedelta:
 
 
 def _median_ms(work: Callable[[], object], rounds: int = ROUNDS) -> float:
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times)
+    return statistics.median(timed_ms(work) for _ in range(rounds))
 
 
 def run(count: int) -> dict[str, Any]:
@@ -63,14 +59,10 @@ def run(count: int) -> dict[str, Any]:
         step = _fill(store, count)
         fill_s = time.perf_counter() - began
         store = Store(Path(tmp) / "lancedb")  # a fresh process's view: no hint cached yet
-        began = time.perf_counter()
-        store.list_page(PAGE)
-        first_call_ms = (time.perf_counter() - began) * 1000  # finds the oldest item once
+        first_call_ms = timed_ms(lambda: store.list_page(PAGE))  # finds the oldest item once
         after = (START + step * (count // 2), "")  # from the middle item's instant on
 
-        def shard(it: Item) -> bool:
-            return bool(it.metadata["shard"] == 3)
-
+        shard = MetadataFilter.parse({"shard": 3})
         figures = {
             "first page": _median_ms(lambda: store.list_page(PAGE)),
             "a page from the middle (cursor)": _median_ms(lambda: store.list_page(PAGE, after)),
@@ -78,7 +70,7 @@ def run(count: int) -> dict[str, Any]:
                 lambda: store.list_page(PAGE, after, status="failed")
             ),
             "metadata filter (10%), from the middle": _median_ms(
-                lambda: store.list_page(PAGE, after, keep=shard)
+                lambda: store.list_page(PAGE, after, where=shard)
             ),
         }
         full_ms = _median_ms(store.list_items, rounds=1)

@@ -31,7 +31,7 @@ from cli.options import (
 from embedder import WeightsUnavailableError
 from engine import find_images, ingest, search_path_or_id
 from engine.ingest import from_manifest
-from index import Hit, MetadataFilter
+from index import Hit, ItemStatus, MetadataFilter
 
 
 def _hits_table(hits: list[Hit]) -> None:
@@ -240,8 +240,9 @@ def items_cmd(
 ) -> None:
     """List the catalog's items, oldest first, one page at a time (each page costs what it
     holds, not what the catalog holds)."""
-    if status is not None and status not in ("embedded", "failed", "queued"):
-        _fail(f"'{status}' is not a status; choose embedded, failed or queued.")
+    states = [s.value for s in ItemStatus]
+    if status is not None and status not in states:
+        _fail(f"'{status}' is not a status; choose {', '.join(states)}.")
     key = None
     if after is not None:
         when, _, item_id = after.rpartition("/")
@@ -251,11 +252,8 @@ def items_cmd(
             _fail(
                 f"'{after[:80]}' is not a key printed by `lookalike items`; start without --after."
             )
-    flt = MetadataFilter.from_cli(where or [])
     store = make_engine(data_dir).store
-    page, more = store.list_page(
-        limit, key, status, keep=(lambda it: flt.matches(it.metadata)) if flt else None
-    )
+    page, more = store.list_page(limit, key, status, MetadataFilter.from_cli(where or []))
     token = f"{page[-1].created_at.isoformat()}/{page[-1].id}" if more else None
     if as_json:
         rows = [{**it.model_dump(mode="json"), "metadata": it.metadata} for it in page]

@@ -261,6 +261,7 @@ class Catalog:
         # and judged once (a rare filter value would otherwise read the head of the ranking
         # on every round)
         judged: dict[str, Item | None] = {}  # None: deleted meanwhile, or the filter says no
+        matched = 0  # of the judged, how many the filter kept
         prefilter_tried = False
         if where:
             self.filter_paths["overfetch"] += 1
@@ -273,11 +274,10 @@ class Catalog:
             rows = self.store.get_items(unread)
             for item_id in unread:
                 item = rows.get(item_id)
-                judged[item_id] = (
-                    item if item and (not where or where.matches(item.metadata)) else None
-                )
+                kept = item is not None and (not where or where.matches(item.metadata))
+                judged[item_id] = item if kept else None
+                matched += kept
             hits = [Hit(item, s) for i, s in candidates if (item := judged.get(i)) is not None]
-            matched = sum(item is not None for item in judged.values())
             selective = len(judged) >= PREFILTER_AFTER or (
                 len(judged) >= 4 * k and matched < PREFILTER_SHARE * len(judged)
             )

@@ -190,9 +190,7 @@ def list_items(
             after = (datetime.fromisoformat(key.created_at), key.id)
         except ValueError:
             raise bad_cursor() from None
-    page, more = services.engine.store.list_page(
-        limit, after, status, keep=(lambda it: where.matches(it.metadata)) if where else None
-    )
+    page, more = services.engine.store.list_page(limit, after, status, where)
     next_cursor = None
     if more:
         last = page[-1]

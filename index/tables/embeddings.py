@@ -24,7 +24,9 @@ ROW_VERSIONS = "row_versions:"
 
 
 class EmbeddingRows(Tables):
-    _row_versions: set[str] | None = None  # tables known to track the version of each row
+    # per table, whether it tracks the version of each row: asked once per store, as the
+    # answer never changes for a table (the refresh loop would ask every half second)
+    _row_versions: dict[str, bool] | None = None
 
     def embeddings(self, model_id: str, dim: int) -> Table:
         """The model's table; one handle per table for the life of the store (a handle per
@@ -43,11 +45,11 @@ class EmbeddingRows(Tables):
 
     def tracks_row_versions(self, model_id: str) -> bool:
         """Whether `vectors_since` can answer for this model's table."""
-        known = self._row_versions = self._row_versions or set()
+        known = self._row_versions = self._row_versions or {}
         name = embeddings_table_name(model_id)
-        if name not in known and self.get_state(ROW_VERSIONS + name) is not None:
-            known.add(name)
-        return name in known
+        if name not in known:
+            known[name] = self.get_state(ROW_VERSIONS + name) is not None
+        return known[name]
 
     def vectors_since(self, model_id: str, dim: int, version: int) -> tuple[list[str], np.ndarray]:
         """The rows written after table version `version` (only for a table that

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -122,26 +122,26 @@ class ItemRows(Tables):
         limit: int,
         after: tuple[datetime, str] | None = None,
         status: str | None = None,
-        keep: Callable[[Item], bool] | None = None,
+        where: MetadataFilter | None = None,
     ) -> tuple[list[Item], bool]:
         """Up to `limit` items in (created_at, id) order after the key `after`, and whether
         more follow. Costs what the page needs, not what the catalog holds: LanceDB sorts
         only the rows of a time window just after the key (a range the created_at BTREE
         finds), and the window grows until the page is full or no row is left. `status` is
-        filtered by LanceDB; `keep` (a metadata filter) after reading, window by window."""
+        filtered by LanceDB; `where` (metadata) after reading, window by window."""
         need, got, last = limit + 1, list[Item](), list[Item]()
         start, last_id = after if after is not None else (self._oldest(), None)
         began = start
         hints = self._list_windows = self._list_windows or {}
-        width = hints.get((status, keep is None), timedelta(seconds=1))
+        width = hints.get((status, not where), timedelta(seconds=1))
         where_status = "" if status is None else f" AND status = {sql_str(status)}"
 
-        def read(where: str) -> bool:
-            """The next rows of `where` into `got`; True when more may follow."""
+        def read(condition: str) -> bool:
+            """The next rows of `condition` into `got`; True when more may follow."""
             asked = max(need - len(got), LIST_BATCH)
-            query = self.items.search().where(where + where_status).order_by(LIST_ORDER)
+            query = self.items.search().where(condition + where_status).order_by(LIST_ORDER)
             rows = rows_as(Item, query.limit(asked).to_list())
-            got.extend(it for it in rows if keep is None or keep(it))
+            got.extend(it for it in rows if not where or where.matches(it.metadata))
             last[:] = rows[-1:] or last
             return len(rows) == asked
 
@@ -164,7 +164,7 @@ class ItemRows(Tables):
             if len(got) >= need:
                 # the next page's window: twice what this one took, so that one read fills it
                 span = last[0].created_at - began
-                hints[(status, keep is None)] = max(timedelta(microseconds=1), 2 * span)
+                hints[(status, not where)] = max(timedelta(microseconds=1), 2 * span)
                 return got[:limit], True
             if more:  # the window holds more: go on after the last row read
                 start, last_id = last[0].created_at, last[0].id
@@ -181,10 +181,11 @@ class ItemRows(Tables):
         only the rows that pass are parsed and matched exactly."""
         query = self.items.search().select(["id", "metadata_json"]).limit(None)
         found: list[str] = []
+        needles = where.needles()
         for batch in query.to_batches(LIST_SCAN_ROWS):
             text = batch.column("metadata_json")
             keep = None
-            for needle in where.needles():
+            for needle in needles:
                 hit = pc.match_substring(text, needle)
                 keep = hit if keep is None else pc.and_(keep, hit)
             rows = batch.filter(keep) if keep is not None else batch
