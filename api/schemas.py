@@ -292,7 +292,7 @@ class ReadyOut(BaseModel):
                     "ready": True,
                     "model_id": _MODEL,
                     "indexed": 12840,
-                    "detail": f"serving 12840 items with {_MODEL}; 2 worker(s) alive",
+                    "detail": f"serving 12840 items with {_MODEL}; workers answer",
                 }
             ]
         }

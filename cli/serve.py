@@ -84,7 +84,6 @@ def serve_cmd(
                 f"{settings.host}; create one with `lookalike keys create --scope admin`."
             )
         typer.echo("no API keys: serving this machine only (`lookalike keys create` to open up)")
-    engine.catalog  # noqa: B018 - fail now, in one line, if the weights or the model do not fit
     data = engine.index_settings.data_dir
     queue_settings = worker_settings(redis_url)
     redis = None
@@ -111,6 +110,9 @@ def serve_cmd(
                     )
                 )
             typer.echo(f"{workers} worker process(es), logs in {data}/worker*.log")
+        # Now, while the workers import and load their model beside it: fail in one line if
+        # the weights or the model do not fit (the workers are stopped below).
+        engine.catalog  # noqa: B018
         queue = make_queue(engine, queue_settings)
         typer.echo(
             f"serving {engine.catalog.model_id} from {data} on "

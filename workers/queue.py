@@ -228,9 +228,11 @@ class CeleryQueue(JobQueue):
         except Exception:  # Redis down: no worker is known to be alive
             return {}
 
-    def workers_alive(self, timeout: float = 1.0) -> int:
+    def workers_alive(self, timeout: float = 1.0, limit: int | None = None) -> int:
+        """Workers that answer a ping within `timeout`; with `limit`, the count stops (and
+        the wait ends) once that many have answered."""
         try:
-            return len(self.celery.control.ping(timeout=timeout) or [])
+            return len(self.celery.control.ping(timeout=timeout, limit=limit) or [])
         except Exception:
             return 0
 
@@ -239,7 +241,9 @@ class CeleryQueue(JobQueue):
         WORKER_SEEN_S seconds counts, so readiness does not flap on one slow reply."""
         now = time.monotonic()
         if now - self._seen_at > WORKER_SEEN_S or self._seen == 0:
-            self._seen = self.workers_alive()
+            # Readiness needs one worker: stop at the first answer instead of waiting out
+            # the timeout for workers that may not exist (every /ready took a second).
+            self._seen = self.workers_alive(limit=1)
             self._seen_at = now
         return self._seen
 
@@ -249,10 +253,9 @@ class CeleryQueue(JobQueue):
         why = broker_unreachable(self.celery)
         if why is not None:
             return False, f"Redis is unreachable ({why})"
-        alive = self._workers_seen()
-        if alive == 0:
+        if self._workers_seen() == 0:
             return False, "no worker answers; start one with lookalike worker"
-        return True, f"{alive} worker(s) alive"
+        return True, "workers answer"
 
 
 def make_queue(engine: Engine, settings: WorkerSettings) -> JobQueue:

@@ -24,7 +24,11 @@ QUERIES = 500
 def server(tmp_path: Path) -> Iterator[ServeProcess]:
     srv = ServeProcess(
         tmp_path / "data",
-        env={"LOOKALIKE_REFRESH_EVERY_S": "0.1", "LOOKALIKE_BATCH_WAIT_MS": "5"},
+        env={
+            "LOOKALIKE_REFRESH_EVERY_S": "0.1",
+            "LOOKALIKE_BATCH_WAIT_MS": "5",
+            "LOOKALIKE_INPUT_SIZE": "64",  # the test is about the switch, not the model
+        },
         model=[*SMALL_MODEL, "--inline"],
     )
     yield srv

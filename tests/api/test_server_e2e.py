@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,6 +134,15 @@ def test_a_killed_server_leaves_no_redis_or_worker_behind(tmp_path: Path) -> Non
     assert alive == []
 
 
+def _log_once_it_holds(path: Path, text: str, timeout_s: float = 30) -> str:
+    """The log, read until it holds `text`: the worker writes its batch line after the item's
+    row is written, so the response that saw the row can come first."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (log := path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return log
+
+
 @pytest.mark.slow
 def test_request_id_reaches_the_worker_and_workers_export_metrics(
     server: Server, tmp_path: Path
@@ -142,7 +152,7 @@ def test_request_id_reaches_the_worker_and_workers_export_metrics(
         server.url + "/v1/items", files=files, headers={"X-Request-ID": "e2e-trace-7"}, timeout=60
     )
     assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "e2e-trace-7"
-    worker_log = (tmp_path / "data" / "worker0.log").read_text()
+    worker_log = _log_once_it_holds(tmp_path / "data" / "worker0.log", "e2e-trace-7")
     assert "e2e-trace-7" in worker_log  # the batch's log line in the worker process
     metrics = httpx.get(server.url + "/metrics").text
     assert "lookalike_workers_alive 1.0" in metrics
@@ -150,5 +160,6 @@ def test_request_id_reaches_the_worker_and_workers_export_metrics(
     assert len(beats) == 1 and float(beats[0].rsplit(" ", 1)[1]) < 30
     url = re.search(r"worker metrics on (\S+)", worker_log).group(1)  # type: ignore[union-attr]
     own = httpx.get(url).text  # the worker's own stage timings and counts
-    assert 'lookalike_images_embedded_total{model="resnet18.none.gem.512"} 1.0' in own
+    model = httpx.get(server.url + "/ready").json()["model_id"]
+    assert f'lookalike_images_embedded_total{{model="{model}"}} 1.0' in own
     assert 'lookalike_stage_seconds_count{stage="forward"}' in own

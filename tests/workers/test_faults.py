@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, Source
+from embedder import Embedder
+from engine import Engine, EngineSettings, Source
+from index import IndexSettings
 from tests.images import jpeg
 from tests.workers.conftest import WORKER_ENV
 from workers.jobs import refresh_job
@@ -18,6 +20,17 @@ from workers.queue import CeleryQueue as TaskQueue
 from workers.redis_server import EmbeddedRedis
 
 N = 1000
+
+
+@pytest.fixture
+def queue_engine(data_dir: Path, small_embedder: Embedder) -> Engine:
+    """Small inputs (the model settings travel with each task): the tests are about faults,
+    not the model, and 224-pixel inputs made most of their two minutes forward passes."""
+    return Engine(
+        small_embedder.settings.model_copy(update={"input_size": 64}),
+        IndexSettings(data_dir=data_dir, use_gpu="never"),
+        EngineSettings(decode_threads=2),
+    )
 
 
 def many() -> list[Source]:
