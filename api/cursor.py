@@ -16,16 +16,15 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 import zlib
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from api.errors import ApiError
+from index import Objects
 
 T = TypeVar("T", bound=BaseModel)
 MAX_CURSOR_CHARS = 64 * 1024  # a cursor of a 2048-d vector and 1,000 exclusions is ~40 KB
@@ -81,23 +80,10 @@ def bad_cursor() -> ApiError:
     return ApiError(422, "bad_cursor", "The cursor is not valid; start again without it.")
 
 
-def load_key(data_dir: Path) -> bytes:
-    """The signing key of this catalog, made on first use (0600, written atomically, so two
-    processes starting at once agree on one key)."""
-    path = data_dir / KEY_FILE
-    if not path.is_file():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = data_dir / f".{KEY_FILE}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
+def load_key(objects: Objects) -> bytes:
+    """The signing key of this catalog, made on first use and kept in the catalog's home,
+    so that every API process (on any host) signs and reads the same cursors."""
+    return objects.put_once(KEY_FILE, secrets.token_bytes(32))
 
 
 class CursorCodec:

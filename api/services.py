@@ -59,7 +59,7 @@ class Services:
         self.write_lock = threading.Lock()
         self.serving = self._serving(engine)
         self.thumbs_dir: Path = engine.index_settings.data_dir / "thumbs"
-        self.cursors = CursorCodec(load_key(engine.index_settings.data_dir))
+        self.cursors = CursorCodec(load_key(engine.location.objects))
         self._loops: list[asyncio.Task[None]] = []
         self._saved_version: dict[str, int] = {}
         self._waiting = 0  # uploads waiting for their results (event loop only: no lock)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import typer
 from cli.app import app
 from cli.options import DataDir, Json, Model, RedisUrl, Weights, make_engine, worker_settings
 from engine import Engine
+from index import Objects
 from workers.settings import WorkerSettings
 
 
@@ -112,8 +114,23 @@ def _cannot_write(folder: Path) -> str | None:
     return None
 
 
+def _object_store(objects: Objects) -> Check:
+    """The catalog's object store, tried: a probe object written, read back and removed."""
+    probe = f".doctor-{socket.gethostname()}-{os.getpid()}"
+    try:
+        objects.put(probe, b"ok")
+        good = objects.get(probe) == b"ok"
+        objects.delete(probe)
+    except OSError as exc:
+        return Check("object store", "fail", f"{objects.where} is not reachable ({exc})")
+    if not good:
+        return Check("object store", "fail", f"{objects.where} gave back other bytes")
+    return Check("object store", "ok", f"{objects.where} writable")
+
+
 def _store_and_index(engine: Engine) -> list[Check]:
     from index import read_manifest
+    from index.snapshots import shared_manifest
 
     data = engine.index_settings.data_dir
     free = shutil.disk_usage(data).free / 2**30
@@ -129,17 +146,24 @@ def _store_and_index(engine: Engine) -> list[Check]:
     else:
         folder = Check("data folder", "ok", f"{data} writable, {free:.1f} GiB free")
     checks = [folder]
+    location = engine.location
+    if location.remote:
+        checks.append(_object_store(location.objects))
     try:
         counts = engine.store.status_counts()
     except Exception as exc:
-        return [*checks, Check("lancedb", "fail", f"the store in {data} is unreadable: {exc}")]
+        where = location.uri
+        return [*checks, Check("lancedb", "fail", f"the store in {where} is unreadable: {exc}")]
     checks.append(Check("lancedb", "ok", f"{sum(counts.values())} items {dict(counts)}"))
     active = engine.active_model_id
     if active is None:
         return [*checks, Check("index", "ok", "empty catalog: nothing indexed yet")]
-    catalog_dir = data / "indexes" / active
+    shared = location.shared_snapshots(active)
     try:
-        manifest = read_manifest(catalog_dir)
+        if shared is not None:
+            manifest = shared_manifest(shared)
+        else:
+            manifest = read_manifest(data / "indexes" / active)
     except Exception as exc:
         return [*checks, Check("index", "warn", f"{exc}; it is rebuilt from LanceDB at start")]
     from embedder.spec import ModelSpec

@@ -13,7 +13,15 @@ from typing import Any
 from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine.errors import NotIndexedError
 from engine.settings import EngineSettings
-from index import ACTIVE_MODEL, BlobStore, Catalog, IndexSettings, ModelMismatchError, Store
+from index import (
+    ACTIVE_MODEL,
+    BlobStore,
+    Catalog,
+    DataLocation,
+    IndexSettings,
+    ModelMismatchError,
+    Store,
+)
 from index.threads import share_cores_with_model
 
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p", "input_size", "whiten")
@@ -57,9 +65,10 @@ class Engine:
         self.embedder_settings = embedder_settings or EmbedderSettings()
         self.index_settings = index_settings or IndexSettings()
         self.settings = engine_settings or EngineSettings()
-        data_dir = self.index_settings.data_dir
-        self.store = Store(data_dir / "lancedb")
-        self.blobs = BlobStore(data_dir / "blobs")
+        self.location = DataLocation.from_settings(self.index_settings)
+        self.location.cache_dir.mkdir(parents=True, exist_ok=True)  # a local folder either way
+        self.store = Store(self.location.lance, self.location.lance_options)
+        self.blobs = BlobStore(self.location.objects.sub("blobs"))
         if embedder is not None:
             self.__dict__["embedder"] = running_here(embedder)
 
@@ -81,11 +90,17 @@ class Engine:
             self.store.set_state(ACTIVE_MODEL, model_id)
         elif active != model_id:
             raise ModelMismatchError(
-                f"The catalog in {self.index_settings.data_dir} is indexed with {active} but the "
+                f"The catalog in {self.location.uri} is indexed with {active} but the "
                 f"embedder is {model_id}; choose the model, weights and pooling of {active}, or "
                 "reindex."
             )
-        return Catalog(self.store, model_id, self.embedder.dim, self.index_settings)
+        return Catalog(
+            self.store,
+            model_id,
+            self.embedder.dim,
+            self.index_settings,
+            shared=self.location.shared_snapshots(model_id),
+        )
 
     def active_catalog(self) -> Catalog:
         """The catalog of the active model, opened without loading any weights."""
@@ -94,14 +109,19 @@ class Engine:
         active = self.active_model_id
         if active is None:
             raise NotIndexedError(
-                f"The catalog in {self.index_settings.data_dir} is empty; "
-                "run lookalike ingest first."
+                f"The catalog in {self.location.uri} is empty; run lookalike ingest first."
             )
-        return Catalog(self.store, active, ModelSpec.parse(active).dim, self.index_settings)
+        return Catalog(
+            self.store,
+            active,
+            ModelSpec.parse(active).dim,
+            self.index_settings,
+            shared=self.location.shared_snapshots(active),
+        )
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "data_dir": str(self.index_settings.data_dir),
+            "data_uri": self.location.uri,
             "items_by_status": self.store.status_counts(),
             "lance_items_version": int(self.store.items.version),
         }

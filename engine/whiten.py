@@ -19,6 +19,11 @@ ROUNDS = 5
 
 
 def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
+    if engine.location.remote:  # the projection is a file the embedder opens on its host
+        raise EngineError(
+            "Whitening a catalog on object storage is not supported yet; learn it on a "
+            "local copy of the catalog."
+        )
     store = engine.store
     source = engine.active_model_id
     if source is None:

@@ -17,6 +17,7 @@ from index.filters import FILTER_SCHEMA, MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
 from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
 from index.settings import IndexSettings
+from index.storage import DataLocation, Objects
 from index.store import Store, sql_str, sql_time
 from index.tables.access import ACTIVE_MODEL, PREVIOUS_MODEL
 from index.tables.base import chunked
@@ -32,6 +33,7 @@ __all__ = [
     "BlobStore",
     "Calibration",
     "Catalog",
+    "DataLocation",
     "FilterError",
     "Hit",
     "IndexFileError",
@@ -45,6 +47,7 @@ __all__ = [
     "Manifest",
     "MetadataFilter",
     "ModelMismatchError",
+    "Objects",
     "Store",
     "VectorIndex",
     "as_matrix",

@@ -1,17 +1,16 @@
 """Content-addressed blob store: image bytes kept under the sha256 of their content.
 
 Workers and the API fetch originals by item id, so the catalog does not depend on the
-uploader's files staying where they were.
+uploader's files staying where they were. The blobs are objects in the catalog's home (a
+folder or an object-store prefix), so a worker on another host reads what the API stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
-from pathlib import Path
 
 from index.errors import ItemNotFoundError
+from index.storage import Objects
 
 
 def content_id(data: bytes) -> str:
@@ -19,38 +18,28 @@ def content_id(data: bytes) -> str:
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
 
-    def path(self, item_id: str) -> Path:
+    @staticmethod
+    def key(item_id: str) -> str:
         if len(item_id) != 64 or any(c not in "0123456789abcdef" for c in item_id):
             raise ItemNotFoundError(f"'{item_id[:80]}' is not an item id.")
-        return self.root / item_id[:2] / item_id
+        return f"{item_id[:2]}/{item_id}"
 
     def put(self, data: bytes) -> str:
         """Store `data`; a second put of the same bytes is a no-op."""
         item_id = content_id(data)
-        target = self.path(item_id)
-        if target.exists():
-            return item_id
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        key = self.key(item_id)
+        if not self.objects.exists(key):
+            self.objects.put(key, data)
         return item_id
 
     def get(self, item_id: str) -> bytes:
         try:
-            return self.path(item_id).read_bytes()
+            return self.objects.get(self.key(item_id))
         except FileNotFoundError as exc:
             raise ItemNotFoundError(f"No image is stored for item {item_id}.") from exc
 
     def delete(self, item_id: str) -> None:
-        self.path(item_id).unlink(missing_ok=True)
+        self.objects.delete(self.key(item_id))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from index import snapshots
 from index.calibration import SAMPLE, Calibration, calibrate
 from index.combine import Combiner
 from index.errors import IndexFileError, ModelMismatchError
@@ -27,6 +28,7 @@ from index.persistence import Manifest, build_file, load_index, read_manifest, s
 from index.plan import IndexPlan, choose_plan, still_fits
 from index.schemas import Item
 from index.settings import IndexSettings
+from index.storage import Objects
 from index.store import Store
 from index.threads import in_own_thread
 from index.vectors import VectorIndex, as_matrix, column_labels, labels_of
@@ -47,14 +49,27 @@ class Hit:
 
 
 class Catalog:
-    def __init__(self, store: Store, model_id: str, dim: int, settings: IndexSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        model_id: str,
+        dim: int,
+        settings: IndexSettings,
+        *,
+        shared: Objects | None = None,
+    ) -> None:
+        """`shared`: the object folder where this model's snapshots are published for other
+        hosts (index/snapshots.py); None when the catalog's home is this host's folder, where
+        the local snapshots are the shared ones."""
         self.store = store
         self.model_id = model_id
         self.dim = dim
         self.settings = settings
-        self.index_dir = settings.data_dir / "indexes" / model_id
+        self.shared = shared
+        self.index_dir = settings.data_dir / "indexes" / model_id  # with `shared`: a cache
         # FAISS indexes are not safe to search while another thread adds or removes.
         self.lock = threading.RLock()
+        self._saving = threading.Lock()
         # The LanceDB version of the embeddings table that the in-memory index is known to
         # cover: what a save records, and where the next refresh starts from.
         self.version = -1
@@ -75,8 +90,11 @@ class Catalog:
 
     def _open(self) -> VectorIndex:
         try:
-            manifest = read_manifest(self.index_dir)
-        except IndexFileError as exc:
+            if self.shared is not None and not snapshots.fetch(self.shared, self.index_dir):
+                manifest = None  # the store has no snapshot: whatever the cache holds is stale
+            else:
+                manifest = read_manifest(self.index_dir)
+        except (IndexFileError, OSError) as exc:
             log.warning("%s; rebuilding from LanceDB", exc)
             manifest = None
         if manifest is not None:
@@ -213,16 +231,22 @@ class Catalog:
         self.store.delete_items(item_ids)
 
     def save(self) -> Path:
-        with self.lock:
-            manifest = Manifest(
-                model_id=self.model_id,
-                dim=self.dim,
-                index_type=self.index.index_type,
-                lance_version=self.version,
-                count=len(self.index),
-                plan=self.index.plan,
-            )
-            return save_index(self.index_dir, self.index, manifest)
+        # Saves take turns (a second one would remove the folder the first still uploads);
+        # searches wait only for the local write, not for the upload.
+        with self._saving:
+            with self.lock:
+                manifest = Manifest(
+                    model_id=self.model_id,
+                    dim=self.dim,
+                    index_type=self.index.index_type,
+                    lance_version=self.version,
+                    count=len(self.index),
+                    plan=self.index.plan,
+                )
+                folder = save_index(self.index_dir, self.index, manifest)
+            if self.shared is not None:
+                snapshots.publish(self.shared, folder)
+            return folder
 
     # ---- reads --------------------------------------------------------------------------
     def vectors_of(self, item_ids: Sequence[str]) -> dict[str, Any]:
@@ -376,6 +400,7 @@ class Catalog:
             "index_plan": self.index.plan.describe(),
             "index_on_gpu": self.index.on_gpu,
             "indexed": len(self.index),
+            "index_loaded_from": self.loaded_from,
             "embeddings": self.store.embeddings_count(self.model_id, self.dim),
             "lance_version": self.store.embeddings_version(self.model_id, self.dim),
             "catch_ups": dict(self.catch_ups),

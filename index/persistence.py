@@ -79,13 +79,38 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fresh_folder(root: Path, name: str) -> Path:
+    """An empty folder to write a snapshot `name` into, named by its owner, so that a crash
+    leaves something `_remove_stale` can tell from another process's work in progress."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}-{_owner()}.tmp"
+    tmp.mkdir()
+    return tmp
+
+
+def seal(tmp: Path, final: Path) -> None:
+    """Make a written snapshot folder durable and move it into place under its name."""
+    for f in tmp.iterdir():
+        _fsync_file(f)
+    _fsync_dir(tmp)
+    os.replace(tmp, final)
+
+
+def point_to(root: Path, name: str) -> None:
+    """Swap the CURRENT pointer to the snapshot `name`, by rename: a reader follows the old
+    pointer or the new one."""
+    pointer = root / f".{CURRENT}-{_owner()}.tmp"
+    pointer.write_text(name)
+    _fsync_file(pointer)
+    os.replace(pointer, root / CURRENT)
+    _fsync_dir(root)
+
+
 def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
     import faiss
 
-    root.mkdir(parents=True, exist_ok=True)
     name = f"v{time.time_ns()}"
-    tmp = root / f".{name}-{_owner()}.tmp"
-    tmp.mkdir()
+    tmp = fresh_folder(root, name)
     faiss.write_index(index.to_cpu(), str(tmp / "index.faiss"))
     # ASCII hex ids as bytes, sorted by label: a load uses the arrays as they are (IdMap)
     labels, ids = index.id_arrays()
@@ -97,16 +122,9 @@ def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:
         index.refine.save(tmp, np.concatenate([labels, tombstones]))
     manifest = manifest.model_copy(update={"faiss_version": faiss.__version__})
     (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2))
-    for f in tmp.iterdir():
-        _fsync_file(f)
-    _fsync_dir(tmp)
     final = root / name
-    os.replace(tmp, final)
-    pointer = root / f".{CURRENT}-{_owner()}.tmp"
-    pointer.write_text(name)
-    _fsync_file(pointer)
-    os.replace(pointer, root / CURRENT)
-    _fsync_dir(root)
+    seal(tmp, final)
+    point_to(root, name)
     if index.plan.refine:
         built = index.refine.path
         index.refine.reopen(final)  # rows added since the last save are in the new file now

@@ -3,14 +3,33 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", extra="ignore")
 
-    data_dir: Path = Field(Path("lookalike-data"), description="LanceDB, blobs and FAISS files.")
+    data_dir: Path = Field(
+        Path("lookalike-data"),
+        description="This process's local folder: the catalog too unless data_uri names "
+        "another place, and always the caches (index snapshots, thumbnails), logs and the "
+        "embedded Redis.",
+    )
+    data_uri: str | None = Field(
+        None,
+        description="Where the catalog lives (LanceDB tables, image blobs, index snapshots): "
+        "a folder, or s3://bucket/prefix (gs:// and az:// too); unset: data_dir.",
+    )
+    storage_endpoint: str | None = Field(
+        None, description="Object store endpoint for S3-compatible servers (MinIO), with scheme."
+    )
+    storage_region: str | None = Field(None, description="Object store region.")
+    storage_access_key_id: str | None = Field(
+        None, description="Object store access key; unset: the cloud's credential chain."
+    )
+    storage_secret_access_key: SecretStr | None = Field(None, description="Its secret.")
+    storage_allow_http: bool = Field(False, description="Allow an http:// endpoint.")
     index_type: Literal[
         "auto", "flat", "ivf_flat", "ivf_sq8", "ivf_pq", "hnsw_flat", "hnsw_sq8"
     ] = Field("auto", description="'auto' picks by catalog size and index_memory_mib.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,15 +52,26 @@ def _session(cache_mib: int) -> Any:
 
 
 class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
-    def __init__(self, path: Path, cache_mib: int = 16) -> None:
+    def __init__(
+        self,
+        uri: Path | str,
+        storage_options: Mapping[str, str] | None = None,
+        cache_mib: int = 16,
+    ) -> None:
+        """`uri`: a local folder or an object-store URI (s3://bucket/prefix/lancedb), with the
+        endpoint and credentials for it in `storage_options` (index/storage.py)."""
         import lancedb  # heavy import, only when a store is opened
 
-        path.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        if isinstance(uri, Path):
+            uri.mkdir(parents=True, exist_ok=True)
+        self.uri = str(uri)
         # Workers and the API write the same tables from different processes: every read
         # checks for newer versions instead of trusting the handle it opened.
         self._db = lancedb.connect(
-            str(path), read_consistency_interval=timedelta(0), session=_session(cache_mib)
+            self.uri,
+            read_consistency_interval=timedelta(0),
+            session=_session(cache_mib),
+            storage_options=dict(storage_options or {}),
         )
         self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
         self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)

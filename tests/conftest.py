@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.s3 import S3Server
 from embedder import Embedder, EmbedderSettings
 from engine import Engine, EngineSettings
 from index import IndexSettings
@@ -62,3 +64,18 @@ def web(tmp_path: Path) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 HTTP API on loopback (moto's server), shared by the tests of a session."""
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings (as environment variables) of a catalog in a fresh bucket of its own."""
+    bucket = "t" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
+    return s3_server.env(s3_server.bucket(bucket) + "/catalog")
