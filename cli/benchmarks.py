@@ -20,8 +20,8 @@ def bench_cmd(
     what: Annotated[
         str,
         typer.Argument(
-            help="ingest, query, scale, coldstart, list, catchup, filter, load, contract, or all "
-            "(ingest + query)."
+            help="ingest, query, scale, coldstart, list, catchup, filter, storage, load, "
+            "contract, or all (ingest + query)."
         ),
     ] = "all",
     load: Annotated[
@@ -127,6 +127,16 @@ def bench_cmd(
             as_json,
         )
         return
+    if what == "storage":
+        from bench import storage as storage_bench
+
+        _show(
+            storage_bench.run(limit),
+            storage_bench.rows,
+            f"storage: {limit} images, the local folder beside S3 on loopback",
+            as_json,
+        )
+        return
     if what == "list":
         from bench import listing as listing_bench
 
@@ -155,7 +165,7 @@ def bench_cmd(
     if what not in ("ingest", "query", "all"):
         fail(
             f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, "
-            "catchup, filter, load, contract or all."
+            "catchup, filter, storage, load, contract or all."
         )
     results: dict[str, dict[str, Any]] = {}
     if what in ("ingest", "all"):
