@@ -53,10 +53,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Open the catalog before the first request: the model check and index load happen here.
         await run_in_threadpool(lambda: engine.catalog)
-        # id indexes for a catalog that grew since the last start (once; then the upkeep loop)
-        await run_in_threadpool(engine.store.ensure_indexes)
         # a local queue per start: stopping the app closes its thread pool
         jobs = queue if queue is not None else LocalQueue(engine, local)
+        # id indexes for a catalog that grew since the last start (once; then the upkeep
+        # loop), made by the one replica that leads the upkeep
+        if await run_in_threadpool(jobs.renew_leadership):
+            await run_in_threadpool(engine.store.ensure_indexes)
         services = Services(engine, settings, jobs, keyring)
         services.start()
         app.state.services = services

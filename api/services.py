@@ -133,11 +133,17 @@ class Services:
         self._loops = [
             loop.create_task(self._follow()),
             loop.create_task(self._every(reconcile_s, lambda: self.queue.reconcile())),
+            loop.create_task(self._every(self.queue.settings.leader_ttl_s / 3, self._lead)),
             loop.create_task(self._every(self.settings.save_every_s, self.save_if_changed)),
-            loop.create_task(
-                self._every(self.settings.compact_every_s, lambda: compact(self.engine.store))
-            ),
+            loop.create_task(self._every(self.settings.compact_every_s, self._compact)),
         ]
+
+    def _lead(self) -> None:
+        self.queue.renew_leadership()
+
+    def _compact(self) -> None:
+        if self.queue.leading:  # one replica compacts: concurrent compactions conflict
+            compact(self.engine.store)
 
     async def _every(self, seconds: float, fn: Any) -> None:
         while True:
@@ -189,6 +195,8 @@ class Services:
     def save_if_changed(self) -> None:
         """Save the served index when it moved since the last save: a restart, even after a
         crash, then loads it and catches up a little instead of rebuilding everything."""
+        if not self.queue.leading:  # the leader's snapshots are the ones every replica loads
+            return
         catalog = self.serving.catalog
         # a catalog that outgrew exact search gets its IVF index here, and saves it at once
         rebuilt = catalog.replan()
@@ -199,9 +207,11 @@ class Services:
     def close(self) -> None:
         self.queue.close()
         with self.write_lock:
-            catalog = self.serving.catalog
-            catalog.refresh()
-            catalog.save()
+            if self.queue.leading:
+                catalog = self.serving.catalog
+                catalog.refresh()
+                catalog.save()
+        self.queue.resign()
 
 
 def get_services(request: Request) -> Services:

@@ -30,6 +30,7 @@ from workers.jobs import (
     resume_job,
     run_batch,
 )
+from workers.leader import Leadership, redis_client
 from workers.observe import read_heartbeats
 from workers.settings import WorkerSettings
 
@@ -150,6 +151,19 @@ class JobQueue:
     def health(self) -> tuple[bool, str]:
         return True, "in-process"
 
+    @property
+    def leading(self) -> bool:
+        """Whether this process does the catalog's upkeep (snapshots, rebuilds, compaction,
+        scalar indexes): a process without Redis is the only one, so always."""
+        return True
+
+    def renew_leadership(self) -> bool:
+        """Take or extend the leadership (more often than its TTL); whether this leads."""
+        return True
+
+    def resign(self) -> None:
+        """Hand the leadership over at a clean shutdown."""
+
     def heartbeats(self) -> dict[str, dict[str, Any]]:
         """Live workers and their last beat; none when batches run in this process."""
         return {}
@@ -216,6 +230,18 @@ class CeleryQueue(JobQueue):
         super().__init__(engine, settings)
         self.celery = make_celery(settings)
         self._seen, self._seen_at = 0, 0.0
+        # API replicas share Redis: one of them leads the upkeep (workers/leader.py)
+        self.leadership = Leadership(redis_client(settings.redis_url or ""), settings.leader_ttl_s)
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership.leading
+
+    def renew_leadership(self) -> bool:
+        return self.leadership.renew()
+
+    def resign(self) -> None:
+        self.leadership.resign()
 
     def send(self, batch: Batch, model: dict[str, Any]) -> None:
         from workers.celery_app import send_embed

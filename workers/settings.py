@@ -35,6 +35,12 @@ class WorkerSettings(BaseSettings):
     gather_wait_ms: float = Field(
         20.0, ge=0, description="How long a worker waits for other tasks to fill a forward pass."
     )
+    leader_ttl_s: float = Field(
+        15.0,
+        gt=0,
+        description="API replicas: the leader's lock lives this long unless renewed; another "
+        "replica takes over the upkeep (snapshots, compaction) this long after it dies.",
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of the worker's own /metrics; unset: none."
     )

@@ -13,6 +13,9 @@ from engine.metrics import QUERY_QUEUE_DEPTH
 JOBS = Gauge("lookalike_jobs", "Jobs by state.", ["state"])
 INDEX_VECTORS = Gauge("lookalike_index_vectors", "Vectors served.", ["model", "index_type"])
 WORKERS_ALIVE = Gauge("lookalike_workers_alive", "Workers with a heartbeat in the last 30 s.")
+LEADER = Gauge(
+    "lookalike_leader", "1 when this API process leads the catalog's upkeep (snapshots)."
+)
 WORKER_BEAT_AGE = Gauge(
     "lookalike_worker_heartbeat_age_seconds", "Seconds since a worker's last beat.", ["worker"]
 )
@@ -28,6 +31,7 @@ def _collect(services: Services) -> None:
     INDEX_VECTORS.clear()
     INDEX_VECTORS.labels(catalog.model_id, catalog.index.index_type).set(len(catalog.index))
     QUERY_QUEUE_DEPTH.set(services.serving.batcher.depth)
+    LEADER.set(1 if services.queue.leading else 0)
     beats = services.queue.heartbeats()
     WORKERS_ALIVE.set(len(beats))
     WORKER_BEAT_AGE.clear()

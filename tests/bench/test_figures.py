@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from bench import catchup, filters, listing
+import pytest
+
+from bench import catchup, filters, listing, storage
+from bench.common import print_table
 
 
 def test_list_bench_pages_a_catalog() -> None:
@@ -24,3 +27,14 @@ def test_filter_bench_gets_every_match() -> None:
     for name, figures in result["filters"].items():
         assert figures["fewest_hits"] == min(filters.K, figures["matching"]), name
         assert figures["recall"] == 1.0, name  # a flat index at this size: exact
+
+
+def test_storage_bench_prints_each_figure_for_both_homes_and_their_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The figures need two server starts per home (minutes); their table does not."""
+    home = {"ingest_img_s": 20.0, "query_p50_ms": 4.0, "cold_start_s": 10.0}
+    result = {"count": 8, "local": home, "s3": {k: 2 * v for k, v in home.items()}}
+    print_table(storage.rows(result), "storage")
+    out = capsys.readouterr().out
+    assert out.count("S3 / local") == 3 and "2.0" in out
