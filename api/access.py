@@ -99,13 +99,20 @@ class AccessControl:
         keys: KeyRing,
         default_rate_per_s: float = 0.0,
         auth_failures_per_s: float = 5.0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.table = RouteTable(api)
         self.keys = keys
         self.default_rate = default_rate_per_s
         self.failure_rate = auth_failures_per_s
-        self.limiter = RateLimiter()
+        self.limiter = limiter or RateLimiter()
+
+    async def _take(self, client: str, rate: float) -> float:
+        """The bucket's answer; a shared one (Redis) is asked on a thread."""
+        if self.limiter.shared:
+            return await run_in_threadpool(self.limiter.take, client, rate)
+        return self.limiter.take(client, rate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,7 +130,7 @@ class AccessControl:
                 # Refused requests count against the caller: a key cannot be guessed at line
                 # rate, and a key without the scope still spends its own rate.
                 status, code, detail, bucket, bucket_rate = checked
-                wait = self.limiter.take(bucket, bucket_rate) if bucket_rate > 0 else 0.0
+                wait = await self._take(bucket, bucket_rate) if bucket_rate > 0 else 0.0
                 if wait > 0:
                     return await self._deny(
                         scope, receive, send, 429, "rate_limited",
@@ -135,7 +142,7 @@ class AccessControl:
             rate = checked.rate_per_s if checked.rate_per_s is not None else rate
             scope.setdefault("state", {})["api_key_id"] = checked.key_id
         if rate > 0:
-            wait = self.limiter.take(client, rate)
+            wait = await self._take(client, rate)
             if wait > 0:
                 return await self._deny(
                     scope, receive, send, 429, "rate_limited",

@@ -18,6 +18,7 @@ from api.keys import KeyRing
 from api.limits import BodySizeLimit
 from api.observe import Observe
 from api.openapi import install_openapi
+from api.ratelimit import SharedRateLimiter
 from api.routes import (
     drift,
     health,
@@ -89,6 +90,8 @@ def create_app(
         keys=keyring,
         default_rate_per_s=settings.rate_limit_per_s,
         auth_failures_per_s=settings.auth_failures_per_s,
+        # buckets in Redis when there is one: a key's limit holds across API replicas
+        limiter=SharedRateLimiter(queue.redis) if queue is not None and queue.redis else None,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -151,6 +151,8 @@ class JobQueue:
     def health(self) -> tuple[bool, str]:
         return True, "in-process"
 
+    redis: Any = None  # a redis-py client where the queue has Redis (rate limits share it)
+
     @property
     def leading(self) -> bool:
         """Whether this process does the catalog's upkeep (snapshots, rebuilds, compaction,
@@ -231,7 +233,8 @@ class CeleryQueue(JobQueue):
         self.celery = make_celery(settings)
         self._seen, self._seen_at = 0, 0.0
         # API replicas share Redis: one of them leads the upkeep (workers/leader.py)
-        self.leadership = Leadership(redis_client(settings.redis_url or ""), settings.leader_ttl_s)
+        self.redis = redis_client(settings.redis_url or "")
+        self.leadership = Leadership(self.redis, settings.leader_ttl_s)
 
     @property
     def leading(self) -> bool:

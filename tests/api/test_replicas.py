@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.keys import KeyRing
 from bench.server import SMALL_MODEL, ServeProcess
-from index import load_index, read_manifest
+from index import Store, load_index, read_manifest
 from tests.images import jpeg
 from tests.workers.conftest import WORKER_ENV
 from workers.process import start_worker, stop_worker
@@ -87,6 +88,35 @@ def _found(url: str, item_id: str) -> bool:
     return item_id in [h["item_id"] for h in answer["hits"]]
 
 
+LIMIT_S = 4.0
+
+
+def _limited_across_both(a: ServeProcess, b: ServeProcess, data: Path, item: str) -> int:
+    """A key limited to 2/s, sent to both replicas in turn as fast as they answer, is
+    served 2/s in total (plus the burst of 2 s), not 2/s by each; its revocation through
+    one replica holds at the other."""
+    ring = KeyRing(Store(data / "lancedb"))
+    admin = {"Authorization": f"Bearer {ring.create(['admin'])[1]}"}
+    key, token = ring.create(["read"], rate_per_s=2.0)
+    reader = {"Authorization": f"Bearer {token}"}
+    for srv in (a, b):  # each replica re-reads the keys table within a second
+        _until(lambda srv=srv: httpx.get(f"{srv.url}/v1/items/{item}").status_code == 401, 5)
+    served = 0
+    began = time.monotonic()
+    with httpx.Client(timeout=10) as http:
+        while time.monotonic() - began < LIMIT_S:
+            for srv in (a, b):
+                answer = http.get(f"{srv.url}/v1/items/{item}", headers=reader)
+                assert answer.status_code in (200, 429), answer.text
+                served += answer.status_code == 200
+    burst = 2.0 * 2  # the bucket holds two seconds' worth
+    assert served <= burst + 2.0 * LIMIT_S + 1, served  # one bucket for both, not two
+    assert served >= 2.0 * LIMIT_S, served
+    assert httpx.delete(f"{a.url}/v1/keys/{key.key_id}", headers=admin).status_code == 200
+    _until(lambda: httpx.get(f"{b.url}/v1/items/{item}", headers=reader).status_code == 401, 3)
+    return served
+
+
 def test_two_replicas_share_writes_and_one_leader(
     cluster: tuple[list[ServeProcess], Path],
 ) -> None:
@@ -108,6 +138,9 @@ def test_two_replicas_share_writes_and_one_leader(
     leader, other = (a, b) if _leads(a) else (b, a)
     assert not _leads(other)  # exactly one
 
+    served = _limited_across_both(a, b, data, ids[2])
+
+
     leader.proc.send_signal(signal.SIGKILL)  # no clean shutdown, no release of the lock
     leader.proc.wait()
     took_over = _until(lambda: _leads(other), TTL_S + 5)
@@ -118,5 +151,6 @@ def test_two_replicas_share_writes_and_one_leader(
     assert len(index) == manifest.count == 7
     print(
         f"\nupload via A searchable via B after {seen:.2f} s, delete via B gone from A after "
-        f"{gone:.2f} s; leader SIGKILLed, the other led after {took_over:.1f} s (TTL {TTL_S} s)"
+        f"{gone:.2f} s; a 2/s key served {served} of {LIMIT_S:g} s of requests to both; leader "
+        f"SIGKILLed, the other led after {took_over:.1f} s (TTL {TTL_S} s)"
     )
