@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from index.errors import IndexFileError
 from index.plan import IndexPlan
 from index.refine import RefineStore
+from index.storage import fsync_dir
 from index.vectors import VectorIndex, labels_of
 
 CURRENT = "CURRENT"
@@ -71,14 +72,6 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fresh_folder(root: Path, name: str) -> Path:
     """An empty folder to write a snapshot `name` into, named by its owner, so that a crash
     leaves something `_remove_stale` can tell from another process's work in progress."""
@@ -92,7 +85,7 @@ def seal(tmp: Path, final: Path) -> None:
     """Make a written snapshot folder durable and move it into place under its name."""
     for f in tmp.iterdir():
         _fsync_file(f)
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     os.replace(tmp, final)
 
 
@@ -103,7 +96,7 @@ def point_to(root: Path, name: str) -> None:
     pointer.write_text(name)
     _fsync_file(pointer)
     os.replace(pointer, root / CURRENT)
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
 def save_index(root: Path, index: VectorIndex, manifest: Manifest) -> Path:

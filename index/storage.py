@@ -67,7 +67,8 @@ class Objects(Protocol):
         """The folder `prefix` inside this one."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (the folder's entry, not the file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -102,7 +103,7 @@ class LocalObjects:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
