@@ -83,8 +83,11 @@ class LookalikeClient:
         resp = self._check(self._http.post("/v1/items", files=parts, params={"wait": "false"}))
         return JobOut.model_validate(resp.json())
 
-    def item(self, item_id: str) -> ItemOut:
-        return ItemOut.model_validate(self._check(self._http.get(f"/v1/items/{item_id}")).json())
+    def item(self, item_id: str, *, include_vector: bool = False) -> ItemOut:
+        """One item; with `include_vector`, its vector under the active model too."""
+        params = {"include": "vector"} if include_vector else {}
+        resp = self._http.get(f"/v1/items/{item_id}", params=params)
+        return ItemOut.model_validate(self._check(resp).json())
 
     def items(
         self,

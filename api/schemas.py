@@ -67,14 +67,23 @@ class ItemOut(BaseModel):
     error: str | None
     image_url: str
     thumbnail_url: str
+    model_id: str | None = Field(
+        None, description="With include=vector: the model whose vector this is."
+    )
+    vector: list[float] | None = Field(
+        None,
+        description="With include=vector: the item's vector under the active model (unit "
+        "length); null when the item has none (failed, or still queued).",
+    )
 
     @classmethod
-    def of(cls, item: Item) -> ItemOut:
+    def of(cls, item: Item, **extra: Any) -> ItemOut:
         return cls(
             **item.model_dump(exclude={"metadata_json"}),
             metadata=item.metadata,
             image_url=f"/v1/items/{item.id}/image",
             thumbnail_url=f"/v1/items/{item.id}/thumbnail",
+            **extra,
         )
 
 

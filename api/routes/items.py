@@ -218,8 +218,22 @@ def by_key(services: ServicesDep, client_key: str) -> list[ItemOut]:
     responses=ERRORS,
     openapi_extra=needs(Scope.read),
 )
-def get_item(services: ServicesDep, item_id: str) -> ItemOut:
-    return ItemOut.of(services.engine.store.get_item(item_id))
+def get_item(
+    services: ServicesDep,
+    item_id: str,
+    include: Annotated[
+        Literal["vector"] | None,
+        Query(description="vector: add the item's vector under the active model."),
+    ] = None,
+) -> ItemOut:
+    item = services.engine.store.get_item(item_id)
+    if include != "vector":
+        return ItemOut.of(item)
+    catalog = services.serving.catalog
+    vector = catalog.vectors_of([item_id]).get(item_id)
+    if vector is None:
+        return ItemOut.of(item)
+    return ItemOut.of(item, model_id=catalog.model_id, vector=[float(x) for x in vector])
 
 
 @router.get(

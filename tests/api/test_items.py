@@ -118,3 +118,21 @@ def test_png_with_alpha_round_trips(client: TestClient) -> None:
     data = encode(Image.new("RGBA", (50, 40), (0, 0, 255, 128)), "PNG")
     body = client.post("/v1/items", files=[("files", ("a.png", data, "image/png"))]).json()
     assert body["added"] == 1
+
+
+def test_an_item_with_its_vector_is_the_vector_searches_use(client: TestClient) -> None:
+    body = upload(client, 1, 2, keys=["a", "b"])
+    item = body["results"][0]["item_id"]
+    plain = client.get(f"/v1/items/{item}").json()
+    assert plain["vector"] is None and plain["model_id"] is None  # only when asked
+    full = client.get(f"/v1/items/{item}", params={"include": "vector"}).json()
+    assert full["model_id"] == client.get("/ready").json()["model_id"]
+    assert len(full["vector"]) == 512
+    assert abs(sum(x * x for x in full["vector"]) - 1.0) < 1e-4  # unit length, as stored
+    bad = client.get(f"/v1/items/{item}", params={"include": "pixels"})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"
+    failed = client.post("/v1/items", files=[("files", ("x.jpg", b"text", "image/jpeg"))])
+    failed_id = failed.json()["results"][0]["item_id"]
+    if failed_id:  # a failed file has an id too (its bytes' hash) but no vector
+        answer = client.get(f"/v1/items/{failed_id}", params={"include": "vector"}).json()
+        assert answer["vector"] is None
