@@ -34,7 +34,8 @@ class EmbedderSettings(BaseSettings):
     whiten: str | None = Field(
         None,
         description="Path of a projection learned by `lookalike whiten` (PCA-whitening), "
-        "applied after pooling; its hash is part of the model id.",
+        "applied after pooling, or catalog:KEY for one kept in the catalog; its hash is part "
+        "of the model id.",
     )
     device: str = Field(
         "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."

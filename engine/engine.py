@@ -24,6 +24,7 @@ from index import (
 )
 from index.threads import share_cores_with_model
 
+IN_CATALOG = "catalog:"  # a whitening projection stored in the catalog's home, by its key
 MODEL_FIELDS = ("model", "weights", "pooling", "gem_p", "input_size", "whiten")
 
 
@@ -74,7 +75,17 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return running_here(Embedder.load(self.embedder_settings))
+        return running_here(Embedder.load(self._loadable(self.embedder_settings)))
+
+    def _loadable(self, settings: EmbedderSettings) -> EmbedderSettings:
+        """The settings with a projection kept in the catalog (`catalog:KEY`) named by a
+        file on this host. The settings themselves keep the catalog's name for it: they
+        travel in every task message, to workers whose hosts have files of their own."""
+        ref = settings.whiten
+        if not ref or not ref.startswith(IN_CATALOG):
+            return settings
+        local = self.location.local_copy(ref.removeprefix(IN_CATALOG))
+        return settings.model_copy(update={"whiten": str(local)})
 
     @property
     def active_model_id(self) -> str | None:

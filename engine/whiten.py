@@ -1,6 +1,6 @@
 """Switch a catalog to PCA-whitened vectors learned on itself, without a forward pass.
 
-The projection is learned on the active model's vectors and stored in the data folder; the
+The projection is learned on the active model's vectors and stored in the catalog; the
 new model id is the old one plus the projection's tag (`...gem-s448-w128x1a2b3c4d.128`), with
 its own embeddings table and index, so whitened and raw vectors never mix. Existing vectors
 are projected directly; items that arrive meanwhile are caught up in further rounds, then
@@ -12,18 +12,13 @@ from __future__ import annotations
 
 from embedder.projection import Projection
 from embedder.spec import ModelSpec
-from engine.engine import Engine, remember_model, settings_for
+from engine.engine import IN_CATALOG, Engine, remember_model, settings_for
 from engine.errors import EngineError
 
 ROUNDS = 5
 
 
 def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
-    if engine.location.remote:  # the projection is a file the embedder opens on its host
-        raise EngineError(
-            "Whitening a catalog on object storage is not supported yet; learn it on a "
-            "local copy of the catalog."
-        )
     store = engine.store
     source = engine.active_model_id
     if source is None:
@@ -39,9 +34,13 @@ def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
     if base.whiten:
         raise EngineError(f"{source} is whitened already; roll back to its base model first.")
     projection = Projection.learn(vectors, dim, shrink)
-    path = engine.index_settings.data_dir / "projections" / f"{projection.tag}.npz"
-    projection.save(path)
-    settings = base.model_copy(update={"whiten": str(path)})
+    # Kept in the catalog's home (a folder or a bucket), so that a worker on any host
+    # reads the same projection; its tag (a hash of its content) names it for good.
+    key = f"projections/{projection.tag}.npz"
+    written = projection.save(engine.location.cache_dir / f".{projection.tag}.npz.tmp")
+    engine.location.objects.upload(written, key)
+    written.unlink()
+    settings = base.model_copy(update={"whiten": IN_CATALOG + key})
     spec = ModelSpec.parse(source)
     target = ModelSpec(
         backbone=spec.backbone,

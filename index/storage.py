@@ -240,6 +240,20 @@ class DataLocation:
         """The LanceDB database: a folder here, or a URI LanceDB's object_store reaches."""
         return f"{self.uri}/lancedb" if self.remote else Path(self.uri) / "lancedb"
 
+    def local_copy(self, key: str) -> Path:
+        """A file of this process's for the object `key`, which must never change once
+        written (a content-named projection): the object itself in a local home, else a
+        copy in the cache, downloaded on first use."""
+        if not self.remote:
+            return Path(self.uri) / key
+        local = self.cache_dir / "objects" / key
+        if not local.is_file():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            part = local.with_name(f".{local.name}.{os.getpid()}.part")
+            self.objects.download(key, part)
+            os.replace(part, local)
+        return local
+
     def shared_snapshots(self, model_id: str) -> Objects | None:
         """Where a model's index snapshots are published for other hosts; None when the
         catalog's home is a local folder, whose snapshots are the shared ones."""
