@@ -20,8 +20,8 @@ def bench_cmd(
     what: Annotated[
         str,
         typer.Argument(
-            help="ingest, query, scale, coldstart, list, catchup, filter, storage, load, "
-            "contract, or all (ingest + query)."
+            help="ingest, query, scale, coldstart, list, catchup, filter, storage, replicas, "
+            "load, contract, or all (ingest + query)."
         ),
     ] = "all",
     load: Annotated[
@@ -32,7 +32,7 @@ def bench_cmd(
         typer.Option(
             "--duration",
             help="Seconds of load for the load test (default 300), of schemathesis for the "
-            "contract run (default 600).",
+            "contract run (default 600), of each phase of the replicas bench (default 20).",
         ),
     ] = None,
     rate: Annotated[
@@ -137,6 +137,17 @@ def bench_cmd(
             as_json,
         )
         return
+    if what == "replicas":
+        from bench import replicas as replicas_bench
+
+        seconds = duration or 20.0
+        _show(
+            replicas_bench.run(seconds),
+            replicas_bench.rows,
+            f"replicas: {seconds:g} s of image searches, one API process beside two",
+            as_json,
+        )
+        return
     if what == "list":
         from bench import listing as listing_bench
 
@@ -165,7 +176,7 @@ def bench_cmd(
     if what not in ("ingest", "query", "all"):
         fail(
             f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, "
-            "catchup, filter, storage, load, contract or all."
+            "catchup, filter, storage, replicas, load, contract or all."
         )
     results: dict[str, dict[str, Any]] = {}
     if what in ("ingest", "all"):
