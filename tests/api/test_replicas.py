@@ -140,7 +140,6 @@ def test_two_replicas_share_writes_and_one_leader(
 
     served = _limited_across_both(a, b, data, ids[2])
 
-
     leader.proc.send_signal(signal.SIGKILL)  # no clean shutdown, no release of the lock
     leader.proc.wait()
     took_over = _until(lambda: _leads(other), TTL_S + 5)
