@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("hostile"))
+    # --inline: the files are judged (and the good ones embedded) by the server itself,
+    # whose memory the test watches; no queue is needed for that
+    srv = Server(tmp_path_factory.mktemp("hostile"), inline=True)
     yield srv
     srv.stop()
 

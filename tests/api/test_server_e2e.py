@@ -45,7 +45,7 @@ def test_upload_search_restart(server: Server, tmp_path: Path) -> None:
     manifest = next((tmp_path / "data" / "indexes").glob("*/*/manifest.json"))
     assert json.loads(manifest.read_text())["count"] == 10  # saved on SIGTERM
 
-    again = Server(tmp_path / "data")
+    again = Server(tmp_path / "data", inline=True)  # the index, not the queue, is the point
     try:
         ready = httpx.get(again.url + "/ready").json()
         assert ready["indexed"] == 10
@@ -84,8 +84,17 @@ def _read_status(sock: socket.socket) -> int:
     return int(head.split()[1])
 
 
+@pytest.fixture
+def inline_server(tmp_path: Path) -> Iterator[Server]:
+    """The server without Redis and a worker, for what happens before any embedding."""
+    srv = Server(tmp_path / "data", inline=True)
+    yield srv
+    srv.stop()
+
+
 @pytest.mark.slow
-def test_oversized_body_is_refused_before_it_is_read(server: Server) -> None:
+def test_oversized_body_is_refused_before_it_is_read(inline_server: Server) -> None:
+    server = inline_server
     # A declared length over the cap: answered without sending a byte of body.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(f"{HEAD}Content-Length: {10**10}\r\n\r\n".encode())

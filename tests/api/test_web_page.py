@@ -19,7 +19,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data")
+    # Uploads embedded by the server itself (--inline): the page, not the queue, is tested
+    # here, and the server starts in half the time.
+    srv = Server(tmp_path / "data", inline=True)
     yield srv
     srv.stop()
 
@@ -117,7 +119,7 @@ def test_the_page_works_behind_a_key_that_its_scripts_cannot_read(tmp_path: Path
 
     data = tmp_path / "data"
     _, token = KeyRing(Store(data / "lancedb")).create(["write"], name="page")
-    srv = Server(data)
+    srv = Server(data, inline=True)
     try:
         picture = tmp_path / "one.jpg"
         picture.write_bytes(jpeg(1))

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.keys import KeyRing
 from api.settings import ApiSettings
-from bench.server import ServeProcess
+from bench.server import SMALL_MODEL, ServeProcess
 from embedder import Embedder
 from engine import Engine, Source, ingest
 from index import Batch
@@ -121,7 +121,8 @@ def timed_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ser
     env = {"LOOKALIKE_HEADER_TIMEOUT_S": "1", "LOOKALIKE_BODY_TIMEOUT_S": "1"}
     if request.param == "h11":
         env["LOOKALIKE_HTTP_PARSER"] = "h11"
-    proc = ServeProcess(tmp_path / "data", env=env)
+    # --inline: no Redis, no worker, which the test does not need (it starts in half the time)
+    proc = ServeProcess(tmp_path / "data", env=env, model=[*SMALL_MODEL, "--inline"])
     yield proc
     proc.stop()
 
