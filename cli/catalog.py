@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from tqdm import tqdm
@@ -32,6 +32,9 @@ from embedder import WeightsUnavailableError
 from engine import find_images, ingest, search_path_or_id
 from engine.ingest import from_manifest
 from index import Hit, ItemStatus, MetadataFilter
+
+if TYPE_CHECKING:
+    from engine.evaluate import EvalReport
 
 
 def _hits_table(hits: list[Hit]) -> None:
@@ -273,9 +276,12 @@ def items_cmd(
 @app.command("eval")
 @_guard
 def eval_cmd(
-    dataset: Annotated[
-        Path,
-        typer.Argument(help="Folder with images/, groundtruth.csv and optionally queries.csv."),
+    datasets: Annotated[
+        list[Path],
+        typer.Argument(
+            help="One or more folders, each with images/, groundtruth.csv and optionally "
+            "queries.csv; each is scored on a catalog of its own."
+        ),
     ],
     all_queries: Annotated[
         bool,
@@ -286,7 +292,7 @@ def eval_cmd(
         typer.Option(
             "--data-dir",
             "-d",
-            help="Keep the evaluation catalog here (default: a temporary folder).",
+            help="Keep the evaluation catalogs here, one folder per set (default: temporary).",
         ),
     ] = None,
     model: Model = None,
@@ -306,43 +312,78 @@ def eval_cmd(
     ] = "plain,qe,whiten,whiten+qe",
     as_json: Json = False,
 ) -> None:
-    """Measure retrieval quality (mAP, recall@1, recall@10, chance) on a labelled folder,
-    for several query-side configurations side by side."""
-    from engine.evaluate import evaluate
+    """Measure retrieval quality (mAP, recall@1, recall@10, the N-S score, chance) on
+    labelled folders, for several query-side configurations side by side: a table per set,
+    then each configuration's mean over the sets."""
+    from engine.evaluate import evaluate, means
 
+    names = [d.name for d in datasets]
+    if len(set(names)) != len(names):
+        _fail("Two data sets have the same folder name; give each set its own name.")
+    wanted = [c.strip() for c in configs.split(",") if c.strip()]
+    per_set = []
     with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as tmp:
-        engine = make_engine(
-            data_dir or Path(tmp), model, weights, pooling, device, batch_size, input_size
-        )
-        engine.catalog  # noqa: B018 - load the model before the progress bar
-        total = len(list((dataset / "images").glob("*"))) if (dataset / "images").is_dir() else None
-        with tqdm(
-            total=total, unit="img", disable=as_json, file=sys.stderr, desc="embedding"
-        ) as bar:
-            reports = evaluate(
-                engine,
-                dataset,
-                use_queries=not all_queries,
-                progress=bar.update,
-                configs=[c.strip() for c in configs.split(",") if c.strip()],
-            )
+        for dataset in datasets:
+            home = (data_dir or Path(tmp)) / dataset.name
+            engine = make_engine(home, model, weights, pooling, device, batch_size, input_size)
+            engine.catalog  # noqa: B018 - load the model before the progress bar
+            images = dataset / "images"
+            total = len(list(images.glob("*"))) if images.is_dir() else None
+            with tqdm(
+                total=total, unit="img", disable=as_json, file=sys.stderr, desc=dataset.name
+            ) as bar:
+                per_set.append(
+                    evaluate(
+                        engine,
+                        dataset,
+                        use_queries=not all_queries,
+                        progress=bar.update,
+                        configs=wanted,
+                    )
+                )
+    mean = means(per_set)
     if as_json:
-        typer.echo(json.dumps([asdict(r) for r in reports], indent=2))
+        out = {
+            "sets": {
+                name: [asdict(r) for r in rs] for name, rs in zip(names, per_set, strict=True)
+            },
+            "mean": [asdict(m) for m in mean],
+        }
+        typer.echo(json.dumps(out, indent=2))
         return
+    for reports in per_set:
+        _eval_table(reports)
+    if len(per_set) > 1:
+        typer.echo(f"\nmean over {len(per_set)} sets ({', '.join(names)})")
+        typer.echo(f"{'':>18} {'mAP':>6} {'R@1':>6} {'R@10':>6} {'N-S':>5} {'worst':>6}")
+        for m in mean:
+            typer.echo(
+                f"{m.config:>18} {m.map:6.3f} {m.recall_at_1:6.3f} {m.recall_at_10:6.3f} "
+                f"{m.ns_score:5.2f} {m.worst_map:6.3f}"
+            )
+
+
+def _eval_table(reports: list[EvalReport]) -> None:
+    """One set's table: a row per configuration, chance, and the best one's groups."""
     first = reports[0]
-    typer.echo(f"model {first.model_id}: {first.images} images, {first.queries} queries")
-    typer.echo(f"{'':>18} {'mAP':>6} {'R@1':>6} {'R@10':>6}")
+    typer.echo(
+        f"\n{first.dataset}: model {first.model_id}, {first.images} images, "
+        f"{first.queries} queries, ingest {first.ingest_images_per_s:.1f} images/s"
+    )
+    typer.echo(f"{'':>18} {'mAP':>6} {'R@1':>6} {'R@10':>6} {'N-S':>5}")
     for r in reports:
-        typer.echo(f"{r.config:>18} {r.map:6.3f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f}")
+        typer.echo(
+            f"{r.config:>18} {r.map:6.3f} {r.recall_at_1:6.3f} {r.recall_at_10:6.3f} "
+            f"{r.ns_score:5.2f}"
+        )
     typer.echo(
         f"{'chance':>18} {first.chance_map:6.3f} {first.chance_recall_at_1:6.3f} "
         f"{first.chance_recall_at_10:6.3f}"
     )
     best = max(reports, key=lambda r: r.map)
-    typer.echo(f"\n{'group (' + best.config + ')':>18} {'queries':>7} {'mAP':>6} {'R@1':>6}")
+    typer.echo(f"{'group (' + best.config + ')':>18} {'queries':>7} {'mAP':>6} {'R@1':>6}")
     for g in best.groups:
         typer.echo(f"{g.group:>18} {g.queries:>7} {g.map:6.3f} {g.recall_at_1:6.3f}")
-    typer.echo(f"\ningest: {first.ingest_images_per_s:.1f} images/s")
 
 
 @app.command("demo")

@@ -43,6 +43,7 @@ class GroupScore:
 class EvalReport:
     model_id: str
     config: str
+    dataset: str
     images: int
     queries: int
     map: float
@@ -52,7 +53,42 @@ class EvalReport:
     chance_recall_at_1: float
     chance_recall_at_10: float
     ingest_images_per_s: float
+    # UKBench's standard score (Nistér and Stewénius): images of the query's own group among
+    # the first 4 answers, the query itself counted first when it is in the catalog (4 is
+    # perfect for groups of 4); on other sets, the same count
+    ns_score: float = 0.0
     groups: list[GroupScore] = field(default_factory=list)
+
+
+@dataclass
+class MeanReport:
+    """One configuration's scores averaged over several data sets (each set weighs the same,
+    whatever its size: a default must hold on every kind of catalog)."""
+
+    config: str
+    datasets: list[str]
+    map: float
+    recall_at_1: float
+    recall_at_10: float
+    ns_score: float
+    worst_map: float
+
+    @classmethod
+    def over(cls, reports: Sequence[EvalReport]) -> MeanReport:
+        return cls(
+            config=reports[0].config,
+            datasets=[r.dataset for r in reports],
+            map=float(np.mean([r.map for r in reports])),
+            recall_at_1=float(np.mean([r.recall_at_1 for r in reports])),
+            recall_at_10=float(np.mean([r.recall_at_10 for r in reports])),
+            ns_score=float(np.mean([r.ns_score for r in reports])),
+            worst_map=float(min(r.map for r in reports)),
+        )
+
+
+def means(per_set: Sequence[Sequence[EvalReport]]) -> list[MeanReport]:
+    """For each configuration, its mean over the sets (every set ran the same configurations)."""
+    return [MeanReport.over(same) for same in zip(*per_set, strict=True)]
 
 
 def load_dataset(root: Path, use_queries: bool = True) -> tuple[dict[str, str], list[Query]]:
@@ -151,6 +187,7 @@ def evaluate(
         _score(
             config,
             catalog.model_id,
+            root.name,
             groups,
             queries,
             names_of,
@@ -166,6 +203,7 @@ def evaluate(
 def _score(
     config: str,
     model_id: str,
+    dataset: str,
     groups: dict[str, str],
     queries: list[Query],
     names_of: dict[str, list[str]],
@@ -184,10 +222,12 @@ def _score(
     order = np.argsort(-(vectors @ database.T), axis=1)
     n = len(groups)
     per_group: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    aps, r1, r10, chance, chance1, chance10 = [], [], [], [], [], []
+    aps, r1, r10, chance, chance1, chance10, ns = [], [], [], [], [], [], []
     for q, ranked in zip(queries, order, strict=True):
         names = [name for i in ranked for name in names_of[ids[i]] if name != q.image]
         relevant = [groups[name] == q.group for name in names]
+        itself = int(q.image in groups)
+        ns.append(itself + sum(relevant[: 4 - itself]))
         positives = sum(1 for name, g in groups.items() if g == q.group and name != q.image)
         ap = average_precision(relevant, positives)
         aps.append(ap)
@@ -210,6 +250,7 @@ def _score(
     return EvalReport(
         model_id=model_id,
         config=config,
+        dataset=dataset,
         images=n,
         queries=len(queries),
         map=float(np.mean(aps)),
@@ -219,5 +260,6 @@ def _score(
         chance_recall_at_1=float(np.mean(chance1)),
         chance_recall_at_10=float(np.mean(chance10)),
         ingest_images_per_s=ingest_rate,
+        ns_score=float(np.mean(ns)),
         groups=group_scores,
     )

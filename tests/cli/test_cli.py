@@ -93,40 +93,68 @@ def test_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
     assert badk.exit_code == 2
 
 
-def test_eval_on_a_labelled_folder(tmp_path: Path) -> None:
-    root = tmp_path / "dataset"
+def _labelled_set(root: Path, groups: int, copies: int, seed: int = 0) -> Path:
+    from tests.images import encode, scene
+
     (root / "images").mkdir(parents=True)
     rows = []
-    for group in range(3):
-        for copy in range(3):
+    for group in range(groups):
+        for copy in range(copies):
             name = f"g{group}_{copy}.jpg"
-            from tests.images import encode, scene
-
-            img = scene(group).resize((160 + 20 * copy, 128 + 16 * copy))
+            img = scene(seed + group).resize((160 + 20 * copy, 128 + 16 * copy))
             (root / "images" / name).write_bytes(encode(img, "JPEG", quality=80 + copy * 5))
             rows.append({"image": name, "group": f"g{group}"})
     with (root / "groundtruth.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, ["image", "group"])
         writer.writeheader()
         writer.writerows(rows)
+    return root
+
+
+def test_eval_on_a_labelled_folder(tmp_path: Path) -> None:
+    root = _labelled_set(tmp_path / "dataset", groups=3, copies=3)
     configs = "plain,qe,ms,whiten,whiten+qe"
     result = runner.invoke(
         app, ["eval", str(root), "--json", "--input-size", "96", "--configs", configs, *SMALL]
     )
     assert result.exit_code == 0, result.output
-    reports = {r["config"]: r for r in json.loads(result.output)}
+    out = json.loads(result.output)
+    reports = {r["config"]: r for r in out["sets"]["dataset"]}
     assert list(reports) == configs.split(",")
     plain = reports["plain"]
     assert plain["model_id"] == "resnet18.none.gem-s96.512"
     assert plain["queries"] == 9 and plain["map"] > 0.9 and plain["recall_at_1"] == 1.0
     assert plain["chance_map"] == pytest.approx(2 / 8)
+    assert plain["ns_score"] == pytest.approx(3.0)  # itself and its 2 copies: all of group
     assert {g["group"] for g in plain["groups"]} == {"g0", "g1", "g2"}
     assert all(0 < r["map"] <= 1 for r in reports.values())
+    assert [m["config"] for m in out["mean"]] == configs.split(",")  # one set: its own mean
+    assert out["mean"][0]["map"] == pytest.approx(plain["map"])
     table = runner.invoke(app, ["eval", str(root), *SMALL])
     assert "mAP" in table.output and "chance" in table.output and "g1" in table.output
-    assert "whiten+qe" in table.output
+    assert "whiten+qe" in table.output and "N-S" in table.output
     bad = runner.invoke(app, ["eval", str(root), "--configs", "magic", *SMALL])
     assert bad.exit_code == 2 and "not an eval configuration" in bad.output
+
+
+def test_eval_of_two_sets_prints_each_and_their_mean(tmp_path: Path) -> None:
+    landmarks = _labelled_set(tmp_path / "landmarks", groups=3, copies=3)
+    objects = _labelled_set(tmp_path / "objects", groups=2, copies=4, seed=7)
+    args = ["eval", str(landmarks), str(objects), "--configs", "plain,qe", *SMALL]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert set(out["sets"]) == {"landmarks", "objects"}
+    by_set = {name: reports[0] for name, reports in out["sets"].items()}
+    assert by_set["objects"]["images"] == 8 and by_set["landmarks"]["images"] == 9
+    mean = out["mean"][0]
+    assert mean["datasets"] == ["landmarks", "objects"]
+    assert mean["map"] == pytest.approx((by_set["landmarks"]["map"] + by_set["objects"]["map"]) / 2)
+    assert mean["worst_map"] == min(r["map"] for r in by_set.values())
+    table = runner.invoke(app, args)
+    assert "mean over 2 sets (landmarks, objects)" in table.output
+    twice = runner.invoke(app, ["eval", str(landmarks), str(landmarks), *SMALL])
+    assert twice.exit_code == 2 and "same folder name" in twice.output
 
 
 def test_installed_command_reports_unreachable_weights(tmp_path: Path) -> None:
