@@ -2,9 +2,13 @@
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Object stores the catalog can live on (pyarrow.fs and LanceDB's object_store both read them)
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
 
 
 class IndexSettings(BaseSettings):
@@ -53,3 +57,13 @@ class IndexSettings(BaseSettings):
         "auto", description="'auto' puts the FAISS index on the GPU when faiss sees one."
     )
     overfetch: int = Field(4, ge=1, description="First over-fetch factor for filtered search.")
+
+    @field_validator("data_uri")
+    @classmethod
+    def _a_known_home(cls, uri: str | None) -> str | None:
+        scheme = urlsplit(uri or "").scheme
+        if uri and scheme not in ("", "file", *REMOTE_SCHEMES):
+            raise ValueError(
+                f"'{uri[:120]}' is neither a folder nor an s3://, gs:// or az:// prefix"
+            )
+        return uri

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     from index.settings import IndexSettings
 
-REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
-
 
 class Objects(Protocol):
     """A folder of named objects ('ab/abcdef...', 'v123/index.faiss')."""
@@ -271,11 +269,6 @@ class DataLocation:
             return cls.local(settings.data_dir)
         if scheme in ("", "file"):
             return cls.local(Path(urlsplit(uri).path if scheme else uri), settings.data_dir)
-        if scheme not in REMOTE_SCHEMES:
-            raise ValueError(
-                f"LOOKALIKE_DATA_URI '{uri}' is neither a folder nor an s3://, gs:// or az:// "
-                "prefix."
-            )
         fs, root = _filesystem(uri, settings)
         objects = RemoteObjects(fs, root.rstrip("/"), scheme)
         return cls(uri, objects, settings.data_dir, _lance_options(scheme, settings))

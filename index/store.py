@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from index.errors import IndexStoreError
 from index.schemas import ApiKey, Batch, Item, Job
 from index.tables.access import KeyAndStateRows, StateRow
 from index.tables.base import sql_str, sql_time
@@ -65,19 +66,24 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
         if isinstance(uri, Path):
             uri.mkdir(parents=True, exist_ok=True)
         self.uri = str(uri)
-        # Workers and the API write the same tables from different processes: every read
-        # checks for newer versions instead of trusting the handle it opened.
-        self._db = lancedb.connect(
-            self.uri,
-            read_consistency_interval=timedelta(0),
-            session=_session(cache_mib),
-            storage_options=dict(storage_options or {}),
-        )
-        self.items = self._open_or_create(ITEMS, Item, "id")
-        self._state = self._open_or_create(STATE, StateRow, "key")
-        self.jobs = self._open_or_create(JOBS, Job, "id")
-        self.batches = self._open_or_create(BATCHES, Batch, "key")
-        self.keys = self._open_or_create(KEYS, ApiKey, "key_id")
+        try:
+            # Workers and the API write the same tables from different processes: every
+            # read checks for newer versions instead of trusting the handle it opened.
+            self._db = lancedb.connect(
+                self.uri,
+                read_consistency_interval=timedelta(0),
+                session=_session(cache_mib),
+                storage_options=dict(storage_options or {}),
+            )
+            self.items = self._open_or_create(ITEMS, Item, "id")
+            self._state = self._open_or_create(STATE, StateRow, "key")
+            self.jobs = self._open_or_create(JOBS, Job, "id")
+            self.batches = self._open_or_create(BATCHES, Batch, "key")
+            self.keys = self._open_or_create(KEYS, ApiKey, "key_id")
+        except (OSError, RuntimeError, ValueError) as exc:  # an object store out of reach
+            raise IndexStoreError(
+                f"The catalog's tables at {self.uri} cannot be opened ({str(exc)[:300]})."
+            ) from exc
         self._tables: dict[str, Table] = {}
 
     def ensure_indexes(self) -> None:

@@ -173,3 +173,18 @@ def test_installed_command_reports_unreachable_weights(tmp_path: Path) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("error: No resnet50 IMAGENET1K_V2 weights")
     assert "TORCH_HOME" in lines[0] and "--weights PATH" in lines[0] and "download" in lines[0]
+
+
+def test_a_catalog_home_that_cannot_be_used_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOKALIKE_DATA_URI", "ftp://files.example/catalog")
+    unknown = runner.invoke(app, ["info", "-d", str(tmp_path)])
+    assert unknown.exit_code == 2 and "neither a folder nor an s3://" in unknown.output
+    from workers.process import free_port
+
+    monkeypatch.setenv("LOOKALIKE_DATA_URI", "s3://nobody-here/catalog")
+    monkeypatch.setenv("LOOKALIKE_STORAGE_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    unreachable = runner.invoke(app, ["info", "-d", str(tmp_path)])
+    assert unreachable.exit_code == 2, unreachable.output
+    assert "cannot be opened" in unreachable.output
