@@ -75,11 +75,11 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
                 session=_session(cache_mib),
                 storage_options=dict(storage_options or {}),
             )
-            self.items = self._db.create_table(ITEMS, schema=Item, exist_ok=True)
-            self._state = self._db.create_table(STATE, schema=StateRow, exist_ok=True)
-            self.jobs = self._db.create_table(JOBS, schema=Job, exist_ok=True)
-            self.batches = self._db.create_table(BATCHES, schema=Batch, exist_ok=True)
-            self.keys = self._db.create_table(KEYS, schema=ApiKey, exist_ok=True)
+            self.items = self._open_or_create(ITEMS, Item, "id")
+            self._state = self._open_or_create(STATE, StateRow, "key")
+            self.jobs = self._open_or_create(JOBS, Job, "id")
+            self.batches = self._open_or_create(BATCHES, Batch, "key")
+            self.keys = self._open_or_create(KEYS, ApiKey, "key_id")
         except (OSError, RuntimeError, ValueError) as exc:  # an object store out of reach
             raise IndexStoreError(
                 f"The catalog's tables at {self.uri} cannot be opened ({str(exc)[:300]})."

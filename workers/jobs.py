@@ -48,9 +48,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def plan_batches(store: Store, job: Job, item_ids: Sequence[str], batch_size: int) -> list[Batch]:
-    """The batch rows that would append these items to a job (nothing written)."""
-    first = len(store.job_batches(job.id))
+def plan_batches(job: Job, item_ids: Sequence[str], batch_size: int, first: int) -> list[Batch]:
+    """The batch rows that would append these items to a job after its `first` batches
+    (nothing written). `first` comes from the caller's own reading of the job's batches:
+    two writers that planned from the same reading make the same keys, and only one of
+    them can insert the first."""
     stamp = now()
     batches = [
         Batch(
@@ -110,7 +112,7 @@ def create_job(
         values = {k: getattr(job, k) for k in ("total", "params_json", "skipped", "failed")}
         if not store.update_job(job.id, when=queued, **values):
             return store.get_job(job.id)
-    batches = plan_batches(store, job, item_ids, batch_size)
+    batches = plan_batches(job, item_ids, batch_size, len(store.job_batches(job.id)))
     store.create_batches(batches)
     if not store.update_job(job.id, when=queued, status=JobStatus.running.value):
         return store.get_job(job.id)  # cancelled while its batches were written

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from embedder import Embedder, EmbedderSettings, ModelSpec
 from engine import Engine
 from engine.engine import model_of, remember_model
 from engine.errors import ConflictError
-from index import ACTIVE_MODEL, PREVIOUS_MODEL, BatchState, Job, JobStatus, Store
+from index import ACTIVE_MODEL, PREVIOUS_MODEL, Batch, BatchState, Job, JobStatus, Store
 from workers.jobs import (
     FINAL,
     Send,
@@ -96,10 +97,12 @@ def finish_reindex(store: Store, job_id: str, send: Send | None) -> Job:
         if any(b.state == BatchState.queued.value for b in batches):
             _save(store, job, **counts)
             return job
-        return _finish(store, job, send)
+        return _finish(store, job, batches, send)
 
 
-def _finish(store: Store, job: Job, send: Send | None) -> Job:
+def _finish(store: Store, job: Job, batches: Sequence[Batch], send: Send | None) -> Job:
+    """`batches`: the job's batches as read with `job`, all finished; a new round is
+    numbered and counted from them (see below)."""
     params = json.loads(job.params_json)
     source, target = params["source_model_id"], params["target_model_id"]
     active = store.get_state(ACTIVE_MODEL)
@@ -112,19 +115,27 @@ def _finish(store: Store, job: Job, send: Send | None) -> Job:
     missing = [i for i in missing if i not in failed_items]
     if missing and params.get("rounds", 1) < MAX_ROUNDS and send is not None:
         params["rounds"] = params.get("rounds", 1) + 1
-        update = {"total": job.total + len(missing), "params_json": json.dumps(params)}
+        # the total from the batches read, so a round planned on them counts exactly them
+        registered = params.get("registered_skipped", 0) + params.get("registered_failed", 0)
+        total = registered + sum(len(b.item_ids) for b in batches) + len(missing)
+        update = {"total": total, "params_json": json.dumps(params)}
         job = job.model_copy(update=update)
         # A finisher in another process may be here too, with its own list: the one that
         # inserts the round's first batch row owns the round (the row's key is the job and
-        # the batch number), the other backs off. Rows before the job's new total: a
-        # poller sees queued batches (and waits), never a finished job missing items.
-        batches = plan_batches(store, job, missing, int(params.get("batch_size", 128)))
-        if not store.claim_batch(batches[0]):
+        # the batch number), the other backs off. The number is the one after the batches
+        # this finisher read with the job, not a fresh count: counted afresh, a finisher
+        # that read the job before another's round was written numbered its own round
+        # after that one and sent the same items again (the stress test counted 18 items
+        # twice). Rows before the job's new total: a poller sees queued batches (and
+        # waits), never a finished job missing items.
+        size = int(params.get("batch_size", 128))
+        round_ = plan_batches(job, missing, size, len(batches))
+        if not store.claim_batch(round_[0]):
             return store.get_job(job.id)
-        store.create_batches(batches[1:])
+        store.create_batches(round_[1:])
         if not _save(store, job, **update):
             return store.get_job(job.id)  # cancelled meanwhile: no new round
-        send_all(batches, send, params["model"])
+        send_all(round_, send, params["model"])
         return job
     if missing:
         if send is None:  # the caller cannot send; whoever polls next with a sender will

@@ -44,19 +44,38 @@ def rows_as(model: type[M], rows: Iterable[dict[str, Any]]) -> list[M]:
     return [model(**{k: r[k] for k in fields}) for r in rows]
 
 
-def upsert(table: Table, key: str, rows: Sequence[dict[str, Any]] | pa.Table) -> None:
+def upsert(table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows, or overwrite the rows with the same key: only for rows that one writer
     creates whole (a new job, a new key); every later change is a column update."""
-    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+    merge = table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all()
+    merge.execute(keyed_rows(table, key, rows))
 
 
-def partial(model: type[LanceModel], rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Rows holding only some of a table's columns, typed as the table's, for a merge that
-    writes just those columns."""
-    full = model.to_arrow_schema()
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    schema = pa.schema([full.field(n) for n in names])
-    return pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
+def keyed_rows(table: Table, key: str, rows: Sequence[dict[str, Any]] | pa.Table) -> pa.Table:
+    """Rows for a merge on `key`, holding only the columns they name, typed as the table's,
+    with the key not nullable (Lance refuses a nullable primary key in a merge's data)."""
+    if not isinstance(rows, pa.Table):
+        names = list(dict.fromkeys(name for row in rows for name in row))
+        schema = pa.schema([table.schema.field(n) for n in names])
+        rows = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
+    at = rows.schema.get_field_index(key)
+    return rows.cast(rows.schema.set(at, rows.schema.field(at).with_nullable(False)))
+
+
+# A column Lance treats as the table's primary key (not enforced on plain appends): two
+# concurrent merge_inserts of the same new key then conflict and one retries, seeing the
+# other's row. Without it both commit and the key has two rows (four writers claiming 40
+# new keys at once left 70 rows, measured), which double-counted a reindex's batches.
+PRIMARY_KEY = {b"lance-schema:unenforced-primary-key": b"true"}
+
+
+def keyed_schema(model: type[LanceModel], key: str) -> pa.Schema:
+    """The model's Arrow schema with `key` declared its primary key (and so not nullable)."""
+    schema = model.to_arrow_schema()
+    at = schema.get_field_index(key)
+    field = schema.field(at)
+    keyed = field.with_nullable(False).with_metadata({**(field.metadata or {}), **PRIMARY_KEY})
+    return schema.set(at, keyed)
 
 
 def embeddings_table_name(model_id: str) -> str:
@@ -83,6 +102,20 @@ class Tables:
         if table is None:
             table = self._tables[name] = self._db.open_table(name)
         return table
+
+    def _open_or_create(
+        self, name: str, model: type[LanceModel], key: str, **options: Any
+    ) -> Table:
+        """The table, created keyed on `key` when it does not exist yet. One made before
+        keys were declared is opened as it is (its schema cannot be changed in place):
+        there, concurrent first inserts of one key can still leave two rows."""
+        if name in self._table_names():
+            table: Table = self._db.open_table(name)
+            return table
+        created: Table = self._db.create_table(
+            name, schema=keyed_schema(model, key), exist_ok=True, **options
+        )
+        return created
 
     def _table_names(self) -> list[str]:
         db = self._db

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from index.schemas import embedding_schema
-from index.tables.base import Tables, chunked, embeddings_table_name, sql_in
+from index.tables.base import Tables, chunked, embeddings_table_name, keyed_rows, sql_in
 
 if TYPE_CHECKING:
     from lancedb.table import Table
@@ -35,8 +35,8 @@ class EmbeddingRows(Tables):
         table = self._tables.get(name)
         if table is None:
             new = name not in self._table_names()
-            table = self._db.create_table(
-                name, schema=embedding_schema(dim), exist_ok=True, storage_options=STABLE_ROW_IDS
+            table = self._open_or_create(
+                name, embedding_schema(dim), "item_id", storage_options=STABLE_ROW_IDS
             )
             if new:
                 self.set_state(ROW_VERSIONS + name, "1")
@@ -68,11 +68,19 @@ class EmbeddingRows(Tables):
         if not item_ids:
             return
         table = self.embeddings(model_id, int(vectors.shape[1]))
-        rows = [
-            {"item_id": i, "model_id": model_id, "vector": v}
-            for i, v in zip(item_ids, vectors, strict=True)
-        ]
-        table.merge_insert("item_id").when_not_matched_insert_all().execute(rows)
+        schema = table.schema
+        rows = pa.table(
+            {
+                "item_id": pa.array(item_ids, pa.string()),
+                "model_id": pa.array([model_id] * len(item_ids), pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(np.ascontiguousarray(vectors, np.float32).ravel()),
+                    list_size=int(vectors.shape[1]),
+                ).cast(schema.field("vector").type),
+            }
+        )
+        merge = table.merge_insert("item_id").when_not_matched_insert_all()
+        merge.execute(keyed_rows(table, "item_id", rows))
 
     def delete_embeddings(self, model_id: str, item_ids: Sequence[str]) -> None:
         """Drop vectors of one model (written for items deleted while they were embedded)."""

@@ -14,7 +14,7 @@ from lancedb.query import ColumnOrdering
 from index.errors import ItemNotFoundError
 from index.filters import MetadataFilter
 from index.schemas import Item, ItemStatus
-from index.tables.base import Tables, chunked, partial, rows_as, sql_in, sql_str, sql_time
+from index.tables.base import Tables, chunked, keyed_rows, rows_as, sql_in, sql_str, sql_time
 
 if TYPE_CHECKING:
     from lancedb.table import Table
@@ -50,7 +50,7 @@ class ItemRows(Tables):
             self.items.merge_insert("id")
             .when_matched_update_all(where=f"target.status <> '{ItemStatus.embedded.value}'")
             .when_not_matched_insert_all()
-            .execute(rows)
+            .execute(keyed_rows(self.items, "id", rows))
         )
 
     WORKER_COLUMNS = ("status", "error", "width", "height", "format")
@@ -66,7 +66,7 @@ class ItemRows(Tables):
             raise ValueError(f"A worker does not write {sorted(unknown)}.")
         rows = list({r["id"]: r for r in results}.values())
         merge = self.items.merge_insert("id").when_matched_update_all()
-        return int(merge.execute(partial(Item, rows)).num_updated_rows)
+        return int(merge.execute(keyed_rows(self.items, "id", rows)).num_updated_rows)
 
     def mark_embedded(self, ids: Sequence[str]) -> None:
         """Items that have their vector but not the status (a crash between the two writes,
@@ -76,7 +76,7 @@ class ItemRows(Tables):
             (
                 self.items.merge_insert("id")
                 .when_matched_update_all(where=f"target.status <> '{ItemStatus.embedded.value}'")
-                .execute(partial(Item, rows))
+                .execute(keyed_rows(self.items, "id", rows))
             )
 
     def update_item(self, item_id: str, **values: Any) -> Item:

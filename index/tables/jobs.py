@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import ItemNotFoundError
 from index.schemas import Batch, BatchState, Job
-from index.tables.base import Tables, rows_as, sql_in, sql_str, sql_time, upsert
+from index.tables.base import Tables, keyed_rows, rows_as, sql_in, sql_str, sql_time, upsert
 
 if TYPE_CHECKING:
     from lancedb.table import Table
@@ -54,7 +54,8 @@ class JobRows(Tables):
         """Insert a batch row unless its key exists: True for the one writer that made it
         (several processes may try to add the same round to a job)."""
         merge = self.batches.merge_insert("key").when_not_matched_insert_all()
-        return int(merge.execute([batch.model_dump()]).num_inserted_rows) == 1
+        inserted = merge.execute(keyed_rows(self.batches, "key", [batch.model_dump()]))
+        return int(inserted.num_inserted_rows) == 1
 
     def update_batches(self, where: str, when: Sequence[str] | None = None, **values: Any) -> int:
         """Write some columns of the batches matching `where` whose state is one of `when`;

