@@ -68,11 +68,15 @@ class LookalikeClient:
         *,
         client_keys: Sequence[str] | None = None,
         metadata: Sequence[dict[str, Any]] | None = None,
+        products: Sequence[str] | str | None = None,
     ) -> UploadResponse:
+        """`products`: one per file, or one for all (the photos of one product)."""
         parts = [("files", _file(f, f"image{n}")) for n, f in enumerate(files)]
         data: dict[str, Any] = {}
         if client_keys:
             data["client_keys"] = list(client_keys)
+        if products:
+            data["products"] = [products] if isinstance(products, str) else list(products)
         if metadata:
             data["metadata"] = [json.dumps(m) for m in metadata]
         resp = self._check(self._http.post("/v1/items", files=parts, data=data))
@@ -118,10 +122,14 @@ class LookalikeClient:
         k: int | None = None,
         filter: dict[str, Any] | None = None,
         min_score: float | None = None,
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> SearchResponse:
         data: dict[str, Any] = {}
         if k is not None:
             data["k"] = str(k)
+        if group_by:
+            data.update(group_by=group_by, group_size=str(group_size))
         if filter:
             data["filter"] = json.dumps(filter)
         if min_score is not None:
@@ -130,11 +138,19 @@ class LookalikeClient:
         return SearchResponse.model_validate(self._check(resp).json())
 
     def similar(
-        self, item_id: str, *, k: int | None = None, filter: dict[str, Any] | None = None
+        self,
+        item_id: str,
+        *,
+        k: int | None = None,
+        filter: dict[str, Any] | None = None,
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> SearchResponse:
         params: dict[str, Any] = {}
         if k is not None:
             params["k"] = k
+        if group_by:
+            params.update(group_by=group_by, group_size=group_size)
         if filter:
             params["filter"] = json.dumps(filter)
         resp = self._http.get(f"/v1/items/{item_id}/similar", params=params)
@@ -148,11 +164,15 @@ class LookalikeClient:
         k: int | None = None,
         filter: dict[str, Any] | None = None,
         cursor: str | None = None,
+        group_by: str | None = None,
+        group_size: int = 1,
     ) -> SearchResponse:
         body: dict[str, Any] = {
             "positive_ids": list(positive_ids),
             "negative_ids": list(negative_ids),
         }
+        if group_by:
+            body.update(group_by=group_by, group_size=group_size)
         if k is not None:
             body["k"] = k
         if filter is not None:

@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import secrets
 import zlib
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from api.errors import ApiError
+from engine.grouping import MAX_GROUP_SIZE
 from index import Objects
 
 T = TypeVar("T", bound=BaseModel)
@@ -43,6 +44,9 @@ class SearchCursor(BaseModel):
     exclude: list[str] = Field(default_factory=list, max_length=MAX_EXCLUDE)
     after_score: float = Field(allow_inf_nan=False)
     after_id: str = Field(max_length=128)
+    # a grouped search pages by groups: (after_score, after_id) is the last group's best photo
+    group_by: Literal["product"] | None = None
+    group_size: int = Field(1, ge=1, le=MAX_GROUP_SIZE)
 
     def query_vector(self, dim: int) -> np.ndarray:
         """The vector, checked: `dim` finite values (a signed cursor of another catalog, or

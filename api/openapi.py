@@ -146,9 +146,9 @@ def _exact_property(name: str, prop: dict[str, Any], settings: ApiSettings, curs
         prop["anyOf"] = [{"type": "string", "format": cursor}, {"type": "null"}]
     elif name == "files":
         prop.update({"minItems": 1, "maxItems": settings.max_files_per_request})
-    elif name == "client_key":
+    elif name in ("client_key", "product"):
         _string_branch(prop)["pattern"] = CLIENT_KEY_PATTERN
-    elif name == "client_keys":
+    elif name in ("client_keys", "products"):
         _string_branch(prop)["items"]["pattern"] = CLIENT_KEY_PATTERN
     elif name == "url":
         prop["pattern"] = URL_PATTERN

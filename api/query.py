@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.cursor import CursorCodec, SearchCursor
 from api.errors import ApiError
 from api.services import Services, Serving
+from engine.grouping import Group, search_groups
 from engine.metrics import observe_prepared, timed
 from index import Catalog, Hit, MetadataFilter
 
@@ -91,3 +92,51 @@ def search_page(
             )
         )
     return page, cursor
+
+
+def grouped_page(
+    catalog: Catalog,
+    cursors: CursorCodec,
+    vector: np.ndarray,
+    k: int,
+    group_size: int,
+    *,
+    filter_spec: dict[str, Any] | None,
+    min_score: float | None,
+    exclude: list[str],
+    after: tuple[float, str] | None = None,
+    collapse: bool = False,
+) -> tuple[list[Group], str | None]:
+    """One page of k product groups ranked after `after`, and the next page's cursor."""
+    where = MetadataFilter.parse(filter_spec)
+    vector = SearchCursor.unpack_vector(SearchCursor.pack_vector(vector))  # as search_page
+    with timed("index_search"):
+        groups, more = search_groups(
+            catalog,
+            vector,
+            k,
+            group_size,
+            where=where,
+            exclude=exclude,
+            min_score=min_score,
+            after=after,
+            collapse_duplicates=collapse,
+        )
+    cursor = None
+    if groups and more and not collapse:  # a collapsed page does not page on, as ungrouped
+        last = groups[-1].best
+        cursor = cursors.encode(
+            SearchCursor(
+                model_id=catalog.model_id,
+                vector=SearchCursor.pack_vector(vector),
+                k=k,
+                filter=filter_spec,
+                min_score=min_score,
+                exclude=exclude,
+                after_score=last.score,
+                after_id=last.item.id,
+                group_by="product",
+                group_size=group_size,
+            )
+        )
+    return groups, cursor

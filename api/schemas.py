@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.validation import NOT_TEXT, JsonBool, JsonInt
 from engine.drift import DriftReport
+from engine.grouping import MAX_GROUP_SIZE
 from index import Item, Job
 
 # Values for the examples in the OpenAPI docs.
@@ -37,7 +38,8 @@ class ItemOut(BaseModel):
             "examples": [
                 {
                     "id": _ID,
-                    "client_key": "SKU-1042",
+                    "client_key": "SKU-1042-front",
+                    "product": "SKU-1042",
                     "source": "upload:red-shoe.jpg",
                     "metadata": {"colour": "red", "price": 59},
                     "width": 1024,
@@ -56,6 +58,7 @@ class ItemOut(BaseModel):
 
     id: str = Field(description="sha256 of the image bytes.")
     client_key: str | None = None
+    product: str | None = Field(None, description="The product this photo shows, if any.")
     source: str
     metadata: dict[str, Any]
     width: int | None
@@ -104,6 +107,9 @@ class ItemPatch(BaseModel):
 
     metadata: dict[str, Any] | None = Field(None, description="Replaces the item's metadata.")
     client_key: str | None = Field(None, max_length=512)
+    product: str | None = Field(
+        None, max_length=512, description='The product this photo shows; "" removes it.'
+    )
 
 
 class UploadResult(BaseModel):
@@ -217,6 +223,7 @@ class JobOut(BaseModel):
 class HitOut(BaseModel):
     item_id: str
     client_key: str | None
+    product: str | None = None
     score: float = Field(description="Cosine similarity, -1 to 1, on the model's own scale.")
     similarity: float = Field(
         description="Calibrated similarity, 0 to 1, comparable across models: 0 is as close as "
@@ -225,6 +232,17 @@ class HitOut(BaseModel):
     metadata: dict[str, Any]
     thumbnail_url: str
     image_url: str
+
+
+class GroupOut(BaseModel):
+    key: str = Field(description="The product, or the item id of a photo that has none.")
+    product: str | None
+    hits: list[HitOut] = Field(description="The group's best-matching photos, best first.")
+
+
+GROUP_BY = "Answer products: k distinct products, each with its best photos (`hits` then "
+"holds each group's best photo)."
+GROUP_SIZE = f"Photos per group with group_by (1 to {MAX_GROUP_SIZE})."
 
 
 class SearchResponse(BaseModel):
@@ -252,6 +270,7 @@ class SearchResponse(BaseModel):
     )
 
     hits: list[HitOut]
+    groups: list[GroupOut] | None = Field(None, description="With group_by: the groups.")
     model_id: str
     next_cursor: str | None = Field(None, description="Pass to POST /v1/search for more.")
     took_ms: float
@@ -285,6 +304,8 @@ class SearchRequest(BaseModel):
     cursor: str | None = Field(None, description="The `next_cursor` of an earlier answer.")
     expand: JsonInt = Field(0, ge=0, le=10, description="Query expansion with the top N results.")
     collapse: JsonBool = Field(False, description="Drop near duplicates of a better hit.")
+    group_by: Literal["product"] | None = Field(None, description=GROUP_BY)
+    group_size: JsonInt = Field(1, ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)
 
 
 class HealthOut(BaseModel):

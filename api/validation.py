@@ -60,16 +60,17 @@ CLIENT_KEY_PATTERN = f"^[^{CLIENT_KEY_FORBIDDEN}]*$"
 _FORBIDDEN = re.compile(f"[{CLIENT_KEY_FORBIDDEN}]")
 
 
-def check_client_key(key: str | None) -> str | None:
-    """Text of at most 512 characters, none of them CLIENT_KEY_FORBIDDEN."""
+def check_client_key(key: str | None, what: str = "client key") -> str | None:
+    """Text of at most 512 characters, none of them CLIENT_KEY_FORBIDDEN: a client key, and
+    a product key (`what` names which in the error)."""
     if key is None:
         return None
     if "\ufffd" in key:
-        raise ValueError("The client key is not valid UTF-8 text.")
+        raise ValueError(f"The {what} is not valid UTF-8 text.")
     if len(key) > MAX_CLIENT_KEY:
-        raise ValueError(f"The client key is over {MAX_CLIENT_KEY} characters.")
+        raise ValueError(f"The {what} is over {MAX_CLIENT_KEY} characters.")
     if _FORBIDDEN.search(key):
-        raise ValueError("The client key contains control characters.")
+        raise ValueError(f"The {what} contains control characters.")
     return key
 
 

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from dataclasses import asdict
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +31,9 @@ from cli.options import (
 )
 from embedder import WeightsUnavailableError
 from engine import find_images, ingest, search_path_or_id
+from engine.grouping import MAX_GROUP_SIZE, Group
 from engine.ingest import from_manifest
+from engine.search import groups_path_or_id
 from index import Hit, ItemStatus, MetadataFilter
 
 if TYPE_CHECKING:
@@ -53,9 +56,31 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "item_id": item.id,
         "score": round(hit.score, 6),
         "client_key": item.client_key,
+        "product": item.product,
         "source": item.source,
         "metadata": item.metadata,
     }
+
+
+class GroupBy(StrEnum):
+    product = "product"
+
+
+def _groups_out(groups: list[Group], as_json: bool) -> None:
+    if as_json:
+        out = [
+            {"key": g.key, "product": g.product, "hits": [_hit_json(h) for h in g.hits]}
+            for g in groups
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    if not groups:
+        typer.echo("no results")
+    for rank, group in enumerate(groups, start=1):
+        typer.echo(f"{rank:>4}  {group.best.score:6.3f}  {group.product or '(no product)'}")
+        for hit in group.hits:
+            label = hit.item.client_key or hit.item.source
+            typer.echo(f"      {hit.score:6.3f}  {hit.item.id[:16]}  {label}")
 
 
 @app.command("ingest")
@@ -69,7 +94,7 @@ def ingest_cmd(
         Path | None,
         typer.Option(
             "--manifest",
-            help="CSV or JSONL with path or url, client_key and metadata "
+            help="CSV or JSONL with path or url, client_key, product and metadata "
             "per image, or a .txt list of paths and URLs.",
         ),
     ] = None,
@@ -185,6 +210,14 @@ def search_cmd(
     include_self: Annotated[
         bool, typer.Option("--include-self", help="Keep the query item itself in the results.")
     ] = False,
+    group_by: Annotated[
+        GroupBy | None,
+        typer.Option("--group-by", help="product: k distinct products, not k photos."),
+    ] = None,
+    group_size: Annotated[
+        int,
+        typer.Option("--group-size", min=1, max=MAX_GROUP_SIZE, help="Photos per product."),
+    ] = 1,
     data_dir: DataDir = None,
     model: Model = None,
     weights: Weights = None,
@@ -192,8 +225,21 @@ def search_cmd(
     device: Device = None,
     as_json: Json = False,
 ) -> None:
-    """Find the catalog items that look most like an image or an item."""
+    """Find the catalog items (or, with --group-by product, the products) that look most like
+    an image or an item."""
     engine = make_engine(data_dir, model, weights, pooling, device)
+    if group_by is not None:
+        groups = groups_path_or_id(
+            engine,
+            query,
+            k,
+            group_size,
+            where=MetadataFilter.from_cli(where or []),
+            min_score=min_score,
+            exclude_self=not include_self,
+        )
+        _groups_out(groups, as_json)
+        return
     hits = search_path_or_id(
         engine,
         query,

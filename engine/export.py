@@ -26,6 +26,7 @@ def _schema(dim: int) -> pa.Schema:
         [
             ("id", pa.string()),
             ("client_key", pa.string()),
+            ("product", pa.string()),
             ("status", pa.string()),
             ("metadata_json", pa.string()),
             ("model_id", pa.string()),
@@ -57,6 +58,7 @@ def pages(engine: Engine) -> Iterator[pa.RecordBatch]:
             [
                 pa.array([i.id for i in items]),
                 pa.array([i.client_key for i in items], pa.string()),
+                pa.array([i.product for i in items], pa.string()),
                 pa.array([i.status for i in items]),
                 pa.array([i.metadata_json for i in items]),
                 pa.array([model_id if v is not None else None for v in column], pa.string()),

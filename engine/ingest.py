@@ -56,6 +56,7 @@ class Source:
     client_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     url: str | None = None
+    product: str | None = None
 
     def read(self, settings: EngineSettings) -> bytes:
         if self.data is not None:
@@ -128,11 +129,18 @@ def from_manifest(path: Path, *, allow_outside: bool = False) -> list[Source]:
     from engine.sources import read_manifest
 
     sources = []
-    for ref, key, metadata in read_manifest(path, allow_outside=allow_outside):
-        if is_url(ref):
-            sources.append(Source(uri=ref, url=ref, client_key=key, metadata=metadata))
-        else:
-            sources.append(Source(uri=ref, path=Path(ref), client_key=key, metadata=metadata))
+    for ref, key, product, metadata in read_manifest(path, allow_outside=allow_outside):
+        url = ref if is_url(ref) else None
+        sources.append(
+            Source(
+                uri=ref,
+                url=url,
+                path=None if url else Path(ref),
+                client_key=key,
+                product=product,
+                metadata=metadata,
+            )
+        )
     return sources
 
 
@@ -200,6 +208,7 @@ def _item(item_id: str, src: Source, size: int, status: ItemStatus, error: str |
     return Item.new(
         item_id,
         client_key=src.client_key,
+        product=src.product,
         source=src.uri,
         metadata=src.metadata,
         size_bytes=size,

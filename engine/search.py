@@ -11,6 +11,7 @@ import numpy as np
 from embedder.projection import normalize
 from engine.engine import Engine
 from engine.errors import SourceNotFoundError
+from engine.grouping import Group, search_groups
 from index import Catalog, Hit, ItemNotFoundError, MetadataFilter, content_id
 
 _ITEM_ID = re.compile(r"[0-9a-f]{64}")
@@ -62,16 +63,44 @@ def search_path_or_id(
     min_score: float | None = None,
     exclude_self: bool = True,
 ) -> list[Hit]:
+    catalog, vector, exclude = query_of(engine, query, exclude_self)
+    return catalog.search(vector, k, where=where, exclude=[exclude], min_score=min_score)[0]
+
+
+def groups_path_or_id(
+    engine: Engine,
+    query: str,
+    k: int = 10,
+    size: int = 1,
+    *,
+    where: MetadataFilter | None = None,
+    min_score: float | None = None,
+    exclude_self: bool = True,
+) -> list[Group]:
+    """k products (and photos without one) for an image file or an item id."""
+    catalog, vector, exclude = query_of(engine, query, exclude_self)
+    groups, _ = search_groups(
+        catalog, vector, k, size, where=where, exclude=exclude, min_score=min_score
+    )
+    return groups
+
+
+def query_of(
+    engine: Engine, query: str, exclude_self: bool = True
+) -> tuple[Catalog, np.ndarray, list[str]]:
+    """The catalog to search, the query vector of an image file or an item id, and what to
+    leave out of the answer (the query itself, unless `exclude_self` is off)."""
     path = Path(query).expanduser()
     if path.is_file():
         data = path.read_bytes()
-        return search_image(
-            engine, data, k, where=where, min_score=min_score, exclude_self=exclude_self
-        )
+        vector = engine.embedder.embed_bytes(data)
+        return engine.catalog, vector, [content_id(data)] if exclude_self else []
     if is_item_id(query):
-        return search_item(
-            engine, query, k, where=where, min_score=min_score, exclude_self=exclude_self
-        )
+        catalog = engine.active_catalog()
+        stored = catalog.vectors_of([query]).get(query)
+        if stored is None:
+            raise ItemNotFoundError(f"No embedded item has the id {query}.")
+        return catalog, stored, [query] if exclude_self else []
     raise SourceNotFoundError(f"'{query}' is neither an image file nor an item id.")
 
 

@@ -13,7 +13,7 @@ import json
 import re
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpcore
@@ -137,11 +137,19 @@ def fetch_url(url: str, settings: EngineSettings) -> bytes:
         raise FetchError(f"The URL could not be fetched ({exc.__class__.__name__}).") from exc
 
 
-def _row_to_fields(row: dict[str, Any], where: str) -> tuple[str, str | None, dict[str, Any]]:
+class ManifestEntry(NamedTuple):
+    source: str  # a path (resolved against the manifest's folder) or a URL
+    client_key: str | None
+    product: str | None
+    metadata: dict[str, Any]
+
+
+def _row_to_fields(row: dict[str, Any], where: str) -> ManifestEntry:
     source = row.pop("url", None) or row.pop("path", None) or row.pop("source", None)
     if not source:
         raise SourceNotFoundError(f"{where} has no path or url.")
     key = row.pop("client_key", None) or row.pop("key", None)
+    product = row.pop("product", None)
     metadata = row.pop("metadata", None) or {}
     if isinstance(metadata, str):
         try:
@@ -153,23 +161,27 @@ def _row_to_fields(row: dict[str, Any], where: str) -> tuple[str, str | None, di
     if not isinstance(metadata, dict):
         raise SourceNotFoundError(f"{where}: the metadata must be a JSON object.")
     extra = {k: v for k, v in row.items() if k and v not in (None, "")}
-    return str(source), (str(key) if key else None), {**extra, **metadata}
+    return ManifestEntry(
+        str(source),
+        str(key) if key else None,
+        str(product) if product not in (None, "") else None,
+        {**extra, **metadata},
+    )
 
 
-def read_manifest(
-    path: Path, *, allow_outside: bool = False
-) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """(path or URL, client key, metadata) per line of a CSV, JSONL or plain list file.
+def read_manifest(path: Path, *, allow_outside: bool = False) -> list[ManifestEntry]:
+    """(path or URL, client key, product, metadata) per line of a CSV, JSONL or plain list.
 
-    CSV and JSONL name the image in `path`, `url` or `source`; `client_key` (or `key`) and
-    `metadata` (a JSON object) are optional, and any other column becomes metadata. A plain
+    CSV and JSONL name the image in `path`, `url` or `source`; `client_key` (or `key`),
+    `product` (photos of one product share it) and `metadata` (a JSON object) are
+    optional, and any other column becomes metadata. A plain
     list (.txt) holds one path or URL per line. Relative paths are taken from the manifest's
     folder, and a path that leads out of it (`../`, an absolute path, a link) is refused
     unless `allow_outside`: a manifest from elsewhere must not read the server's files.
     """
     if not path.is_file():
         raise SourceNotFoundError(f"{path} does not exist.")
-    rows: list[tuple[str, str | None, dict[str, Any]]] = []
+    rows: list[ManifestEntry] = []
     text = path.read_text()
     if path.suffix.lower() == ".csv":
         for n, row in enumerate(csv.DictReader(text.splitlines()), start=2):
@@ -187,13 +199,14 @@ def read_manifest(
             rows.append(_row_to_fields(row, f"{path.name} line {n}"))
     else:
         rows = [
-            (line.strip(), None, {})
+            ManifestEntry(line.strip(), None, None, {})
             for line in text.splitlines()
             if line.strip() and not line.startswith("#")
         ]
     folder = path.parent.resolve()
     resolved = []
-    for n, (source, key, metadata) in enumerate(rows, start=1):
+    for n, entry in enumerate(rows, start=1):
+        source = entry.source
         if not is_url(source):
             local = path.parent / source  # an absolute source stays itself
             if not allow_outside and not local.resolve().is_relative_to(folder):
@@ -202,5 +215,5 @@ def read_manifest(
                     "move it there, or pass --allow-outside to read it anyway."
                 )
             source = str(local)
-        resolved.append((source, key, metadata))
+        resolved.append(entry._replace(source=source))
     return resolved

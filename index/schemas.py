@@ -32,6 +32,8 @@ class Item(_Row):
 
     id: str
     client_key: str | None = None
+    # Several photos of one product share it: searches can answer products, not photos.
+    product: str | None = None
     source: str = ""
     metadata_json: str = "{}"
     width: int | None = None

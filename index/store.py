@@ -87,14 +87,15 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
         self._tables: dict[str, Table] = {}
 
     def ensure_indexes(self) -> None:
-        """Scalar indexes on tables past INDEX_AT rows: BTREE on the id columns and on the
-        items' creation time (the windows a listing page reads), BITMAP on their status (a
-        few values); rows written since an index was built are searched alongside it and
+        """Scalar indexes on tables past INDEX_AT rows: BTREE on the id columns, the product
+        key and the items' creation time (the windows a listing page reads), BITMAP on their
+        status (a few values); rows written since an index was built are searched alongside it and
         folded in by `compact`."""
         wanted: list[tuple[str, str, Literal["BTREE", "BITMAP"]]] = [
             (ITEMS, "id", "BTREE"),
             (ITEMS, "created_at", "BTREE"),
             (ITEMS, "status", "BITMAP"),
+            (ITEMS, "product", "BTREE"),  # a product's photos, for searches grouped by it
         ]
         wanted += [(name, "item_id", "BTREE") for name in self._embedding_tables()]
         for name, column, kind in wanted:

@@ -28,12 +28,18 @@ class UrlItem(BaseModel):
 
     url: str = Field(max_length=4096)
     client_key: str | None = Field(None, max_length=512)
+    product: str | None = Field(None, max_length=512)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("client_key")
     @classmethod
     def _key(cls, key: str | None) -> str | None:
         return check_client_key(key)
+
+    @field_validator("product")
+    @classmethod
+    def _product(cls, product: str | None) -> str | None:
+        return check_client_key(product, "product") or None
 
     @field_validator("metadata")
     @classmethod
@@ -85,7 +91,9 @@ async def ingest_urls(services: ServicesDep, request: UrlIngest) -> Any:
         except FetchError as exc:
             raise ApiError(422, "bad_url", f"items.{n}.url: {exc}") from exc
     sources = [
-        Source(uri=i.url, url=i.url, client_key=i.client_key, metadata=i.metadata)
+        Source(
+            uri=i.url, url=i.url, client_key=i.client_key, product=i.product, metadata=i.metadata
+        )
         for i in request.items
     ]
     job = await run_in_threadpool(services.queue.ingest_later, sources, "url-ingest")

@@ -60,8 +60,8 @@ def _near_duplicates(services: Services, item_ids: list[str]) -> dict[str, tuple
 def _aligned(values: list[str] | None, n: int, name: str) -> Sequence[str | None]:
     if not values:
         return [None] * n
-    if len(values) == 1 and n > 1 and name == "metadata":
-        return values * n  # one metadata object for every file
+    if len(values) == 1 and n > 1 and name in ("metadata", "products"):
+        return values * n  # one metadata object, or one product, for every file
     if len(values) != n:
         raise ApiError(422, "misaligned", f"Send one {name} per file ({n}), not {len(values)}.")
     return list(values)
@@ -71,10 +71,12 @@ def _aligned(values: list[str] | None, n: int, name: str) -> Sequence[str | None
     "",
     response_model=UploadResponse,
     summary="Upload one or many catalog images",
-    description="Multipart form: `files` (repeat for many), optionally one `client_keys` and "
-    "one `metadata` (a JSON object) per file, in the same order. A file already in the "
-    "catalog is reported as `existed` and nothing new is created. A bad image fails alone. "
-    "With `wait=false` the work runs in the background and a job is returned (202).",
+    description="Multipart form: `files` (repeat for many), optionally one `client_keys`, "
+    "one `products` and one `metadata` (a JSON object) per file, in the same order (one "
+    "`products` or `metadata` value for all files is fine: a product's photos). A file "
+    "already in the catalog is reported as `existed` and nothing new is created. A bad "
+    "image fails alone. With `wait=false` the work runs in the background and a job is "
+    "returned (202).",
     responses={
         202: {"model": JobOut, "description": "Accepted as a background job."},
         **ERRORS,
@@ -89,6 +91,10 @@ async def upload(
     client_keys: Annotated[
         list[str] | None, Form(description="Your key per file (SKU, name).")
     ] = None,
+    products: Annotated[
+        list[str] | None,
+        Form(description="The product each photo shows (several photos share one)."),
+    ] = None,
     metadata: Annotated[
         list[str] | None, Form(description='JSON object per file, e.g. {"colour": "red"}.')
     ] = None,
@@ -101,16 +107,18 @@ async def upload(
         raise ApiError(
             413, "too_many_files", f"Send at most {cap} files per request, not {len(files)}."
         )
-    await refuse_unknown_fields(request, ("files", "client_keys", "metadata"))
+    await refuse_unknown_fields(request, ("files", "client_keys", "products", "metadata"))
     keys = _aligned(client_keys, len(files), "client_keys")
+    of_product = _aligned(products, len(files), "products")
     metas = _aligned(metadata, len(files), "metadata")
     results: list[UploadResult | None] = []
     sources: list[Source] = []
-    for upload_file, key, meta in zip(files, keys, metas, strict=True):
+    for upload_file, key, product, meta in zip(files, keys, of_product, metas, strict=True):
         name = upload_file.filename
         try:
             parsed = parse_metadata(meta)
             check_client_key(key)
+            check_client_key(product, "product")
         except ValueError as exc:
             results.append(
                 UploadResult(
@@ -125,7 +133,13 @@ async def upload(
             continue
         data = await upload_file.read()
         sources.append(
-            Source(uri=f"upload:{name or ''}", data=data, client_key=key or None, metadata=parsed)
+            Source(
+                uri=f"upload:{name or ''}",
+                data=data,
+                client_key=key or None,
+                product=product or None,
+                metadata=parsed,
+            )
         )
         results.append(None)
     if not wait:
@@ -286,7 +300,7 @@ def get_thumbnail(services: ServicesDep, item_id: str) -> Response:
 @router.patch(
     "/{item_id}",
     response_model=ItemOut,
-    summary="Update metadata or client key",
+    summary="Update metadata, client key or product",
     responses=ERRORS,
     openapi_extra=needs(Scope.write),
 )
@@ -303,6 +317,12 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
         except ValueError as exc:
             raise ApiError(422, "bad_client_key", str(exc)) from exc
         values["client_key"] = patch.client_key
+    if patch.product is not None:
+        try:
+            check_client_key(patch.product, "product")
+        except ValueError as exc:
+            raise ApiError(422, "bad_product", str(exc)) from exc
+        values["product"] = patch.product or None  # "" takes the photo out of its product
     if not values:
         return ItemOut.of(services.engine.store.get_item(item_id))
     # one conditional write of the PATCH's own columns: a worker's status write beside it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -16,11 +16,20 @@ from api.batching import Switching
 from api.cursor import CursorCodec, SearchCursor, bad_cursor
 from api.errors import ApiError
 from api.keys import Scope
-from api.query import check_k, combine, embed_upload, search_page
-from api.schemas import ErrorOut, HitOut, SearchRequest, SearchResponse
+from api.query import check_k, combine, embed_upload, grouped_page, search_page
+from api.schemas import (
+    GROUP_BY,
+    GROUP_SIZE,
+    ErrorOut,
+    GroupOut,
+    HitOut,
+    SearchRequest,
+    SearchResponse,
+)
 from api.services import Services, ServicesDep, Serving
 from api.validation import FormBool, refuse_unknown_fields
 from engine.dedup import collapse
+from engine.grouping import MAX_GROUP_SIZE, Group
 from engine.search import expand_query
 from index import (
     Calibration,
@@ -48,8 +57,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 IMAGE_SEARCH_FIELDS = (
     "files", "negative_files", "positive_ids", "negative_ids", "k", "filter", "min_score",
-    "expand", "collapse", "exclude_self",
+    "expand", "collapse", "exclude_self", "group_by", "group_size",
 )  # fmt: skip
+GroupBy = Literal["product"]
+
+
+def _hit_out(h: Hit, calibration: Calibration) -> HitOut:
+    return HitOut(
+        item_id=h.item.id,
+        client_key=h.item.client_key,
+        product=h.item.product,
+        score=round(h.score, 6),
+        similarity=round(float(calibration.similarity(h.score)), 4),
+        metadata=h.item.metadata,
+        thumbnail_url=f"/v1/items/{h.item.id}/thumbnail",
+        image_url=f"/v1/items/{h.item.id}/image",
+    )
 
 
 def _response(
@@ -58,19 +81,15 @@ def _response(
     cursor: str | None,
     start: float,
     calibration: Calibration,
+    groups: list[Group] | None = None,
 ) -> SearchResponse:
     return SearchResponse(
-        hits=[
-            HitOut(
-                item_id=h.item.id,
-                client_key=h.item.client_key,
-                score=round(h.score, 6),
-                similarity=round(float(calibration.similarity(h.score)), 4),
-                metadata=h.item.metadata,
-                thumbnail_url=f"/v1/items/{h.item.id}/thumbnail",
-                image_url=f"/v1/items/{h.item.id}/image",
-            )
-            for h in hits
+        hits=[_hit_out(h, calibration) for h in hits],
+        groups=None
+        if groups is None
+        else [
+            GroupOut(key=g.key, product=g.product, hits=[_hit_out(h, calibration) for h in g.hits])
+            for g in groups
         ],
         model_id=serving.catalog.model_id,
         next_cursor=cursor,
@@ -99,6 +118,8 @@ class Ask:
     after: tuple[float, str] | None = None
     expand: int = 0
     collapse: bool = False
+    group_by: GroupBy | None = None
+    group_size: int = 1
 
 
 async def _run(
@@ -107,6 +128,24 @@ async def _run(
     k, exclude, expand, collapse_duplicates = ask.k, ask.exclude, ask.expand, ask.collapse
     if expand:
         vector = await run_in_threadpool(expand_query, serving.catalog, vector, expand, exclude)
+    if ask.group_by:
+        groups, cursor = await run_in_threadpool(
+            lambda: grouped_page(
+                serving.catalog,
+                cursors,
+                vector,
+                k,
+                ask.group_size,
+                filter_spec=ask.filter_spec,
+                min_score=ask.min_score,
+                exclude=exclude,
+                after=ask.after,
+                collapse=collapse_duplicates,
+            )
+        )
+        calibration = await run_in_threadpool(serving.catalog.calibration)
+        best = [g.best for g in groups]
+        return _response(serving, best, cursor, start, calibration, groups)
     hits, cursor = await run_in_threadpool(
         search_page,
         serving.catalog,
@@ -163,6 +202,8 @@ async def search_by_image(
     expand: Annotated[int, Form(ge=0, le=10, description=EXPAND)] = 0,
     collapse: Annotated[FormBool, Form(description=COLLAPSE)] = False,
     exclude_self: Annotated[FormBool, Form()] = True,
+    group_by: Annotated[GroupBy | None, Form(description=GROUP_BY)] = None,
+    group_size: Annotated[int, Form(ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)] = 1,
 ) -> SearchResponse:
     start = time.perf_counter()
     k = check_k(services, k)
@@ -177,7 +218,16 @@ async def search_by_image(
     negative_datas = [await f.read() for f in negative_files or []]
     hashed = await run_in_threadpool(lambda: [content_id(d) for d in datas + negative_datas])
     exclude = hashed + ids_pos + ids_neg if exclude_self else []
-    ask = Ask(k, filter_spec, min_score, exclude, expand=expand, collapse=collapse)
+    ask = Ask(
+        k,
+        filter_spec,
+        min_score,
+        exclude,
+        expand=expand,
+        collapse=collapse,
+        group_by=group_by,
+        group_size=group_size,
+    )
 
     async def answer(serving: Serving) -> SearchResponse:
         positives = [await embed_upload(serving, d) for d in datas]
@@ -216,6 +266,8 @@ async def similar_to_item(
     expand: Annotated[int, Query(ge=0, le=10, description=EXPAND)] = 0,
     collapse: Annotated[bool, Query(description=COLLAPSE)] = False,
     exclude_self: bool = True,
+    group_by: Annotated[GroupBy | None, Query(description=GROUP_BY)] = None,
+    group_size: Annotated[int, Query(ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)] = 1,
 ) -> SearchResponse:
     start = time.perf_counter()
     serving = services.serving  # one model and index for the whole request
@@ -223,7 +275,16 @@ async def similar_to_item(
     filter_spec = await run_in_threadpool(_filter_param, filter)
     vector = (await run_in_threadpool(_stored_vectors, serving, [item_id]))[0]
     exclude = [item_id] if exclude_self else []
-    ask = Ask(k, filter_spec, min_score, exclude, expand=expand, collapse=collapse)
+    ask = Ask(
+        k,
+        filter_spec,
+        min_score,
+        exclude,
+        expand=expand,
+        collapse=collapse,
+        group_by=group_by,
+        group_size=group_size,
+    )
     return await _run(serving, services.cursors, vector, ask, start)
 
 
@@ -245,7 +306,16 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
         await run_in_threadpool(MetadataFilter.parse, request.filter)
     if request.cursor:
         cur, vector = await run_in_threadpool(_from_cursor, services, serving, request.cursor)
-        ask = Ask(cur.k, cur.filter, cur.min_score, cur.exclude, (cur.after_score, cur.after_id))
+        after = (cur.after_score, cur.after_id)
+        ask = Ask(
+            cur.k,
+            cur.filter,
+            cur.min_score,
+            cur.exclude,
+            after,
+            group_by=cur.group_by,
+            group_size=cur.group_size,
+        )
         return await _run(serving, services.cursors, vector, ask, start)
     k = check_k(services, request.k)
     check_ids(request.positive_ids + request.negative_ids)
@@ -260,6 +330,8 @@ async def search_by_examples(services: ServicesDep, request: SearchRequest) -> S
         exclude,
         expand=request.expand,
         collapse=request.collapse,
+        group_by=request.group_by,
+        group_size=request.group_size,
     )
     return await _run(serving, services.cursors, vector, ask, start)
 

@@ -78,6 +78,10 @@ def keyed_schema(model: type[LanceModel], key: str) -> pa.Schema:
     return schema.set(at, keyed)
 
 
+# The Arrow types of columns added to an existing table, as SQL casts name them.
+_SQL_TYPES = {pa.string(): "STRING", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
+
+
 def embeddings_table_name(model_id: str) -> str:
     return "emb_" + re.sub(r"[^A-Za-z0-9_]", "_", model_id)
 
@@ -106,16 +110,31 @@ class Tables:
     def _open_or_create(
         self, name: str, model: type[LanceModel], key: str, **options: Any
     ) -> Table:
-        """The table, created keyed on `key` when it does not exist yet. One made before
-        keys were declared is opened as it is (its schema cannot be changed in place):
-        there, concurrent first inserts of one key can still leave two rows."""
-        if name in self._table_names():
-            table: Table = self._db.open_table(name)
-            return table
-        created: Table = self._db.create_table(
-            name, schema=keyed_schema(model, key), exist_ok=True, **options
-        )
-        return created
+        """The table, created keyed on `key` when it does not exist yet. One made by an
+        older version is opened as it is, and given the model's nullable columns it lacks,
+        as nulls, in place (a metadata-only change in Lance: no row is rewritten); its key
+        cannot be declared in place: there, concurrent first inserts of one key can still
+        leave two rows."""
+        if name not in self._table_names():
+            created: Table = self._db.create_table(
+                name, schema=keyed_schema(model, key), exist_ok=True, **options
+            )
+            return created
+        table: Table = self._db.open_table(name)
+        wanted = model.to_arrow_schema()
+        for attempt in range(3):
+            have = set(table.schema.names)
+            missing = [f for f in wanted if f.name not in have and f.nullable]
+            if not missing:
+                break
+            try:
+                table.add_columns({f.name: f"CAST(NULL AS {_SQL_TYPES[f.type]})" for f in missing})
+            except (OSError, RuntimeError, ValueError):
+                # another process added them first: the next look sees its columns
+                if attempt == 2:
+                    raise
+                table = self._db.open_table(name)
+        return table
 
     def _table_names(self) -> list[str]:
         db = self._db

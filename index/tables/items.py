@@ -80,7 +80,8 @@ class ItemRows(Tables):
             )
 
     def update_item(self, item_id: str, **values: Any) -> Item:
-        """Write only the given columns of one item (a PATCH owns metadata and client key)."""
+        """Write only the given columns of one item (a PATCH owns metadata, client key and
+        product)."""
         done = self.items.update(where=f"id = {sql_str(item_id)}", values=values)
         if done.rows_updated == 0:
             raise ItemNotFoundError(f"No item has the id '{item_id[:80]}'.")
@@ -102,6 +103,15 @@ class ItemRows(Tables):
     def find_by_client_key(self, key: str) -> list[Item]:
         rows = self.items.search().where(f"client_key = {sql_str(key)}").limit(None).to_list()
         return rows_as(Item, rows)
+
+    def items_of_products(self, products: Sequence[str]) -> dict[str, list[Item]]:
+        """Every item of each product (a product has a few photos; BTREE-indexed column)."""
+        out: dict[str, list[Item]] = {p: [] for p in products}
+        for chunk in chunked(list(dict.fromkeys(products))):
+            rows = self.items.search().where(sql_in("product", chunk)).limit(None).to_list()
+            for item in rows_as(Item, rows):
+                out[item.product or ""].append(item)
+        return out
 
     def delete_items(self, ids: Sequence[str]) -> None:
         for chunk in chunked(list(ids)):

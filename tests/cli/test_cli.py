@@ -81,6 +81,39 @@ def test_ingest_search_info_flow(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "is not a key printed by `lookalike items`" in bad.output
 
 
+def test_a_manifest_names_products_and_search_answers_products(tmp_path: Path) -> None:
+    """Three products of three photos and two photos of none, from a CSV manifest; a
+    grouped search answers each product once, with its photos."""
+    (tmp_path / "imgs").mkdir()
+    rows = []
+    for n in range(11):
+        (tmp_path / "imgs" / f"{n}.jpg").write_bytes(jpeg(n))
+        rows.append({"path": f"{n}.jpg", "product": f"P{n // 3}" if n < 9 else ""})
+    with (tmp_path / "imgs" / "list.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["path", "product"])
+        writer.writeheader()
+        writer.writerows(rows)
+    data = ["--data-dir", str(tmp_path / "data")]
+    manifest = ["--manifest", str(tmp_path / "imgs" / "list.csv")]
+    done = runner.invoke(app, ["ingest", *manifest, *data, *SMALL])
+    assert done.exit_code == 0 and "11 added" in done.output, done.output
+    args = ["search", str(tmp_path / "imgs" / "4.jpg"), "-k", "5", "--include-self", *data, *SMALL]
+    found = runner.invoke(app, [*args, "--group-by", "product", "--group-size", "3", "--json"])
+    assert found.exit_code == 0, found.output
+    groups = json.loads(found.output)
+    assert groups[0]["product"] == "P1" and groups[0]["hits"][0]["source"].endswith("4.jpg")
+    assert len(groups) == 5 and len({g["key"] for g in groups}) == 5  # 3 products, 2 photos
+    assert {g["product"]: len(g["hits"]) for g in groups if g["product"]} == {
+        "P0": 3,
+        "P1": 3,
+        "P2": 3,
+    }
+    table = runner.invoke(app, [*args, "--group-by", "product"])
+    assert table.exit_code == 0 and "P1" in table.output
+    bad = runner.invoke(app, [*args, "--group-by", "colour"])
+    assert bad.exit_code == 2 and "colour" in bad.output
+
+
 def test_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope"), *data, *SMALL])

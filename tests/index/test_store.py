@@ -87,10 +87,12 @@ def test_id_lookups_go_through_btree_indexes_past_a_size_and_stay_exact(
     store.register_items(items(many))
     store.add_embeddings("m", many, vectors)
     store.ensure_indexes()
-    # items: id lookups, and the creation time and status a listing page reads by
+    # items: id lookups, the creation time and status a listing page reads by, the product
+    # a grouped search reads a product's photos by
     assert sorted(ix.columns for ix in store.items.list_indices()) == [
         ["created_at"],
         ["id"],
+        ["product"],
         ["status"],
     ]
     assert [ix.columns for ix in store.embeddings("m", 8).list_indices()] == [["item_id"]]
@@ -120,3 +122,24 @@ def test_compaction_failures_are_logged_and_counted(
     compact(store)
     assert UPKEEP_FAILURES.labels("compact")._value.get() == before + 1
     assert "compacting the items table failed" in caplog.text
+
+
+def test_a_catalog_from_before_products_opens_and_takes_them(tmp_path: Path) -> None:
+    """An items table written by an older version (no product column) is opened as it is
+    and given the column, empty; its rows are kept and new ones carry a product."""
+    import lancedb
+    import pyarrow as pa
+
+    from index import Item
+
+    old = pa.schema([f for f in Item.to_arrow_schema() if f.name != "product"])
+    before = items(ids(3))
+    rows = [{k: v for k, v in it.model_dump().items() if k != "product"} for it in before]
+    lancedb.connect(tmp_path).create_table("items", pa.Table.from_pylist(rows, schema=old))
+    store = Store(tmp_path)
+    assert {i.product for i in store.get_items(ids(3)).values()} == {None}
+    store.update_item(ids(3)[0], product="P1")
+    store.register_items([Item.new(ids(1, "new")[0], product="P1")])
+    found = store.items_of_products(["P1", "P2"])
+    assert sorted(i.id for i in found["P1"]) == sorted([ids(3)[0], ids(1, "new")[0]])
+    assert found["P2"] == [] and len(Store(tmp_path).get_items(ids(3))) == 3
