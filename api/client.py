@@ -124,12 +124,16 @@ class LookalikeClient:
         min_score: float | None = None,
         group_by: str | None = None,
         group_size: int = 1,
+        box: Sequence[float] | None = None,
     ) -> SearchResponse:
+        """`box`: search by that region (x1, y1, x2, y2 in pixels, or fractions up to 1)."""
         data: dict[str, Any] = {}
         if k is not None:
             data["k"] = str(k)
         if group_by:
             data.update(group_by=group_by, group_size=str(group_size))
+        if box is not None:
+            data["box"] = ",".join(f"{v:g}" for v in box)
         if filter:
             data["filter"] = json.dumps(filter)
         if min_score is not None:

@@ -25,6 +25,8 @@ from index import FILTER_SCHEMA
 SEARCH_CURSOR = "lookalike-search-cursor"
 ITEMS_CURSOR = "lookalike-items-cursor"
 ITEM_STATUSES = ["embedded", "failed", "queued"]
+_NUMBER = r"\d{1,5}(\.\d{1,6})?"
+BOX_PATTERN = f"^{_NUMBER}(,{_NUMBER}){{3}}$"  # x1,y1,x2,y2 (embedder/box.py)
 
 ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
 # Any request may be refused by the HTTP server itself before a route sees it (a header with
@@ -150,6 +152,8 @@ def _exact_property(name: str, prop: dict[str, Any], settings: ApiSettings, curs
         _string_branch(prop)["pattern"] = CLIENT_KEY_PATTERN
     elif name in ("client_keys", "products"):
         _string_branch(prop)["items"]["pattern"] = CLIENT_KEY_PATTERN
+    elif name == "box":
+        _string_branch(prop)["pattern"] = BOX_PATTERN
     elif name == "url":
         prop["pattern"] = URL_PATTERN
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.cursor import CursorCodec, SearchCursor
 from api.errors import ApiError
 from api.services import Services, Serving
+from embedder import Box
 from engine.grouping import Group, search_groups
 from engine.metrics import observe_prepared, timed
 from index import Catalog, Hit, MetadataFilter
@@ -17,9 +18,10 @@ from index import Catalog, Hit, MetadataFilter
 NEGATIVE_WEIGHT = 0.5  # how far negatives push the query away (Rocchio's gamma)
 
 
-async def embed_upload(serving: Serving, data: bytes) -> np.ndarray:
+async def embed_upload(serving: Serving, data: bytes, box: Box | None = None) -> np.ndarray:
+    """An uploaded query image's vector (of `box` only, when given), micro-batched."""
     with serving.batcher.arriving():
-        prepared = await run_in_threadpool(serving.engine.embedder.prepare, data)
+        prepared = await run_in_threadpool(serving.engine.embedder.prepare, data, box)
     observe_prepared(prepared)
     return await serving.batcher.embed(prepared.tensor)
 

@@ -4,6 +4,7 @@ A library: it never imports `index`, `api` or `workers`.
 """
 
 from embedder import backbones as _builtin  # noqa: F401  (registers the built-in backbones)
+from embedder.box import BadBoxError, Box
 from embedder.decode import ALLOWED_FORMATS, DecodedImage, decode_image
 from embedder.embedder import Embedder, Prepared, resolve_device
 from embedder.errors import (
@@ -31,6 +32,8 @@ from embedder.spec import ModelSpec
 __all__ = [
     "ALLOWED_FORMATS",
     "Backbone",
+    "BadBoxError",
+    "Box",
     "CorruptImageError",
     "DecodedImage",
     "Embedder",

@@ -17,6 +17,7 @@ from torch import nn
 
 from embedder.allocator import keep_activation_memory
 from embedder.backbones import keep_aspect_transform
+from embedder.box import Box
 from embedder.decode import decode_image
 from embedder.model_thread import on_model_thread
 from embedder.pooling import make_pool
@@ -124,17 +125,23 @@ class Embedder:
     def dim(self) -> int:
         return self.spec.dim
 
-    def prepare(self, data: bytes) -> Prepared:
-        """The one decode-and-transform path shared by ingest and query."""
+    def prepare(self, data: bytes, box: Box | None = None) -> Prepared:
+        """The one decode-and-transform path shared by ingest and query; with `box`, only
+        that region of the image (a query's)."""
         start = time.perf_counter()
         decoded = decode_image(
             data,
             max_pixels=self.settings.max_pixels,
             max_aspect_ratio=self.settings.max_aspect_ratio,
-            draft_size=self._resize_size,
+            # a region is cut from the full-scale picture: a draft, shrunk to fit the whole
+            # image into the input, would leave a small region blurred
+            draft_size=None if box else self._resize_size,
         )
         decoded_at = time.perf_counter()
-        tensor = self.transform(decoded.image)
+        image = decoded.image
+        if box is not None:
+            image = image.crop(box.in_pixels(*image.size))  # as shown: EXIF turns applied
+        tensor = self.transform(image)
         return Prepared(
             tensor,
             decoded.width,

@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from api.services import Services, ServicesDep, Serving
 from api.validation import FormBool, refuse_unknown_fields
+from embedder import Box
 from engine.dedup import collapse
 from engine.grouping import MAX_GROUP_SIZE, Group
 from engine.search import expand_query
@@ -57,8 +58,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 IMAGE_SEARCH_FIELDS = (
     "files", "negative_files", "positive_ids", "negative_ids", "k", "filter", "min_score",
-    "expand", "collapse", "exclude_self", "group_by", "group_size",
+    "expand", "collapse", "exclude_self", "group_by", "group_size", "box",
 )  # fmt: skip
+BOX = (
+    "Search by a region of the query image(s): x1,y1,x2,y2 in pixels of the file, or as "
+    "fractions of its width and height (every value at most 1), e.g. 0.25,0.1,0.75,0.9."
+)
 GroupBy = Literal["product"]
 
 
@@ -181,7 +186,8 @@ def _filter_param(raw: str | None) -> dict[str, Any] | None:
     "`negative_files`, `positive_ids`, `negative_ids` (repeatable) steer the query: it is "
     "mean(positives) - 0.5 mean(negatives). `filter` is a JSON object (equality, "
     '`{"in": [...]}`, `{"gte": n, "lt": m}`). The query images themselves are left out of '
-    "the results unless `exclude_self=false`.",
+    "the results unless `exclude_self=false`. `box` searches by a region of the query "
+    "image(s).",
     responses=ERRORS,
     openapi_extra=needs(Scope.read),
 )
@@ -204,9 +210,11 @@ async def search_by_image(
     exclude_self: Annotated[FormBool, Form()] = True,
     group_by: Annotated[GroupBy | None, Form(description=GROUP_BY)] = None,
     group_size: Annotated[int, Form(ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)] = 1,
+    box: Annotated[str | None, Form(max_length=200, description=BOX)] = None,
 ) -> SearchResponse:
     start = time.perf_counter()
     k = check_k(services, k)
+    region = Box.parse(box) if box else None  # a bad box is refused before any decode
     if len(files) + len(negative_files or []) > services.settings.max_files_per_request:
         raise ApiError(413, "too_many_files", "Too many query images in one request.")
     await refuse_unknown_fields(http, IMAGE_SEARCH_FIELDS)
@@ -230,7 +238,7 @@ async def search_by_image(
     )
 
     async def answer(serving: Serving) -> SearchResponse:
-        positives = [await embed_upload(serving, d) for d in datas]
+        positives = [await embed_upload(serving, d, region) for d in datas]
         negatives = [await embed_upload(serving, d) for d in negative_datas]
         if ids_pos or ids_neg:
             positives += await run_in_threadpool(_stored_vectors, serving, ids_pos)

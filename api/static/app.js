@@ -16,7 +16,9 @@ function filterValue() {
 function showHits(data, label) {
   const grid = $("results");
   grid.innerHTML = "";
-  say(`${data.hits.length} results for ${label} in ${data.took_ms.toFixed(0)} ms`);
+  const what = data.groups ? "products" : "results";
+  say(`${data.hits.length} ${what} for ${label} in ${data.took_ms.toFixed(0)} ms`);
+  const photos = new Map((data.groups || []).map((g) => [g.hits[0].item_id, g.hits.length]));
   for (const hit of data.hits) {
     const card = document.createElement("div");
     card.className = "hit";
@@ -32,26 +34,78 @@ function showHits(data, label) {
     key.className = "key"; key.textContent = hit.client_key || hit.item_id.slice(0, 12);
     key.title = JSON.stringify(hit.metadata);
     meta.append(score, key);
+    if (hit.product) {
+      const product = document.createElement("div");
+      product.className = "product";
+      const n = photos.get(hit.item_id);
+      product.textContent = `product ${hit.product}` + (n > 1 ? ` · ${n} photos` : "");
+      meta.append(product);
+    }
     card.append(img, meta);
     card.addEventListener("click", () => searchItem(hit.item_id));
     grid.append(card);
   }
 }
 
-async function searchFile(file) {
-  lastQuery = { kind: "file", file };
+function grouping(params) {
+  if ($("group-by").checked) { params.append("group_by", "product"); params.append("group_size", "3"); }
+}
+
+// The query image, with a region the user drags on it (kept as fractions of the image, the
+// form the API takes whatever size the page shows it at).
+function showQueryFile(file) {
   const preview = $("query-preview");
   preview.innerHTML = "";
-  const img = document.createElement("img"); img.src = URL.createObjectURL(file);
-  preview.append(img, document.createTextNode(file.name));
+  const frame = document.createElement("div"); frame.className = "frame";
+  const img = document.createElement("img"); img.src = URL.createObjectURL(file); img.alt = "query";
+  img.draggable = false;
+  const mark = document.createElement("div"); mark.id = "box-mark"; mark.hidden = true;
+  frame.append(img, mark);
+  preview.append(frame, document.createTextNode(file.name));
+  let start = null;
+  const at = (e) => {
+    const r = img.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return [clamp((e.clientX - r.left) / r.width), clamp((e.clientY - r.top) / r.height)];
+  };
+  const draw = (a, b) => {
+    const [x1, x2] = [Math.min(a[0], b[0]), Math.max(a[0], b[0])];
+    const [y1, y2] = [Math.min(a[1], b[1]), Math.max(a[1], b[1])];
+    Object.assign(mark.style, { left: `${x1 * 100}%`, top: `${y1 * 100}%`, width: `${(x2 - x1) * 100}%`, height: `${(y2 - y1) * 100}%` });
+    mark.hidden = false;
+    return [x1, y1, x2, y2];
+  };
+  frame.addEventListener("click", (e) => e.stopPropagation());  // not the file picker
+  frame.addEventListener("pointerdown", (e) => { e.preventDefault(); start = at(e); frame.setPointerCapture(e.pointerId); });
+  frame.addEventListener("pointermove", (e) => { if (start) draw(start, at(e)); });
+  frame.addEventListener("pointerup", (e) => {
+    if (!start) return;
+    const box = draw(start, at(e)); start = null;
+    if (box[2] - box[0] < 0.02 || box[3] - box[1] < 0.02) { mark.hidden = true; return; }  // a click
+    $("box").value = box.map((v) => v.toFixed(3)).join(",");
+    again();
+  });
+}
+
+function searchFile(file) {
+  lastQuery = { kind: "file", file };
+  $("box").value = "";
+  showQueryFile(file);
+  return runFileSearch();
+}
+
+async function runFileSearch() {
+  const file = lastQuery.file;
   const form = new FormData();
   form.append("files", file);
   form.append("k", $("k").value);
   const f = filterValue(); if (f) form.append("filter", f);
+  const box = $("box").value.trim(); if (box) form.append("box", box);
+  grouping(form);
   say("searching…");
   const resp = await fetch("/v1/search/image", { method: "POST", body: form });
   if (!resp.ok) { say(await errorText(resp), "error"); return; }
-  showHits(await resp.json(), file.name);
+  showHits(await resp.json(), box ? `a region of ${file.name}` : file.name);
 }
 
 async function searchItem(id) {
@@ -62,6 +116,7 @@ async function searchItem(id) {
   preview.append(img, document.createTextNode(`item ${id.slice(0, 12)}`));
   const params = new URLSearchParams({ k: $("k").value });
   const f = filterValue(); if (f) params.set("filter", f);
+  grouping(params);
   say("searching…");
   const resp = await fetch(`/v1/items/${id}/similar?${params}`);
   if (!resp.ok) { say(await errorText(resp), "error"); return; }
@@ -70,7 +125,7 @@ async function searchItem(id) {
 
 function again() {
   if (!lastQuery) return;
-  if (lastQuery.kind === "file") searchFile(lastQuery.file); else searchItem(lastQuery.id);
+  if (lastQuery.kind === "file") runFileSearch(); else searchItem(lastQuery.id);
 }
 
 function uploadOne(file, metadata) {
@@ -149,6 +204,8 @@ drop.addEventListener("drop", (e) => {
 $("query-input").addEventListener("change", (e) => { if (e.target.files.length) searchFile(e.target.files[0]); });
 $("upload-input").addEventListener("change", (e) => uploadFiles([...e.target.files]));
 $("search-again").addEventListener("click", again);
+$("box").addEventListener("keydown", (e) => { if (e.key === "Enter") again(); });
+$("group-by").addEventListener("change", again);
 // The server keeps the key in an HttpOnly, SameSite=Strict cookie (POST /session), so
 // fetches and <img> thumbnails carry it while no script on the page can read it back.
 async function setKey(key) {

@@ -37,10 +37,14 @@ def test_upload_ingest_search_edit_reindex_and_restart_elsewhere_on_s3(
     first = ServeProcess(host_a, env=env)
     try:
         with LookalikeClient(first.url) as client:
-            up = client.upload([jpeg(i) for i in range(8)], client_keys=[f"k{i}" for i in range(8)])
+            keys = [f"k{i}" for i in range(8)]
+            up = client.upload([jpeg(i) for i in range(8)], client_keys=keys, products="shoe")
             assert up.added == 8  # embedded by the worker process, which read the blobs from S3
             ids = [r.item_id for r in up.results]
             assert client.search_image(jpeg(3), k=3).hits[0].item_id != ids[3]  # self left out
+            # the client's own product and region arguments: one product of seven photos
+            grouped = client.search_image(jpeg(3), box=(0, 0, 0.5, 1), group_by="product")
+            assert grouped.groups is not None and [g.product for g in grouped.groups] == ["shoe"]
             patched = httpx.patch(f"{first.url}/v1/items/{ids[1]}", json={"metadata": {"c": "b"}})
             assert patched.status_code == 200, patched.text
             client.delete(ids[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from tests.api.helpers import search_file, upload
 from tests.images import encode, jpeg, scene
@@ -112,3 +113,31 @@ def test_query_expansion_moves_the_query_and_keeps_exclusions(client: TestClient
     assert (
         client.post("/v1/search", json={"positive_ids": [ids[1]], "expand": 11}).status_code == 422
     )
+
+
+def test_search_by_a_region_of_the_query(client: TestClient) -> None:
+    """Two catalog pictures side by side in one query: the box picks which one it means, in
+    pixels or as fractions alike; a box that leaves the image is one sentence."""
+    up = upload(client, *range(6))
+    left, right = scene(1), scene(4)
+    both = Image.new("RGB", (320, 128))
+    both.paste(left, (0, 0))
+    both.paste(right, (160, 0))
+    query = encode(both, "PNG")
+    ids = [r["item_id"] for r in up["results"]]
+    for box, expected in (
+        ("0,0,160,128", ids[1]),
+        ("0.5,0,1,1", ids[4]),
+        ("160,0,320,128", ids[4]),
+    ):
+        hits = search_file(client, query, k=1, box=box).json()["hits"]
+        assert hits[0]["item_id"] == expected, box
+    for box, says in (
+        ("0,0,400,128", "lies outside the 320x128 image"),
+        ("10,10,5,20", "is empty"),
+        ("a,b,c,d", "is not four numbers"),
+        ("0,0,1", "is not four numbers"),
+    ):
+        resp = search_file(client, query, k=1, box=box)
+        assert resp.status_code == 422 and resp.json()["error"] == "bad_box", resp.text
+        assert says in resp.json()["detail"] and resp.json()["detail"].count(". ") == 0

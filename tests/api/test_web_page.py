@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from index import content_id
 from tests.api.server import Server
@@ -103,6 +104,36 @@ def test_upload_query_and_click_through(server: Server, tmp_path: Path) -> None:
             "#results .hit", "cards => cards.map(c => c.dataset.itemId)"
         )
         assert len(shown) == 5 and second not in shown
+
+        # a region: two catalog pictures side by side; dragging over the right one searches
+        # for it, and a region typed into the field (the keyboard's way) for the left one
+        both = Image.new("RGB", (320, 128))
+        both.paste(scene(1), (0, 0))
+        both.paste(scene(4), (160, 0))
+        pair = tmp_path / "pair.png"
+        pair.write_bytes(encode(both, "PNG"))
+        page.set_input_files("#query-input", str(pair))
+        page.locator("#message", has_text="for pair.png").wait_for()
+        shot = page.locator("#query-preview .frame img").bounding_box()
+        assert shot is not None
+        x, y, w, h = shot["x"], shot["y"], shot["width"], shot["height"]
+        page.mouse.move(x + 0.52 * w, y + 0.02 * h)
+        page.mouse.down()
+        page.mouse.move(x + 0.8 * w, y + 0.5 * h, steps=5)
+        page.mouse.move(x + 0.98 * w, y + 0.98 * h, steps=5)
+        page.mouse.up()
+        page.locator("#message", has_text="a region of pair.png").wait_for()
+        assert page.is_visible("#box-mark")
+        assert page.get_attribute("#results .hit:first-child", "data-item-id") == content_id(
+            catalog[4].read_bytes()
+        )
+        page.fill("#box", "0,0,0.5,1")
+        page.press("#box", "Enter")
+        _until(
+            page,
+            "() => document.querySelector('#results .hit')?.dataset.itemId === "
+            f"'{content_id(catalog[1].read_bytes())}'",
+        )
         browser.close()
 
 
