@@ -82,6 +82,11 @@ class QueryBatcher:
             raise Overloaded("Too many queries are waiting; retry in a moment.") from exc
         return await future
 
+    async def embed_all(self, tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        """Several queries' images of one request, queued in one step so that they leave in
+        the same forward pass (as many as `max_batch` allows)."""
+        return list(await asyncio.gather(*(self.embed(t) for t in tensors)))
+
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()

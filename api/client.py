@@ -9,7 +9,14 @@ from typing import Any
 
 import httpx
 
-from api.schemas import ItemOut, ItemPage, JobOut, SearchResponse, UploadResponse
+from api.schemas import (
+    BatchSearchResponse,
+    ItemOut,
+    ItemPage,
+    JobOut,
+    SearchResponse,
+    UploadResponse,
+)
 
 
 class LookalikeError(Exception):
@@ -186,6 +193,16 @@ class LookalikeClient:
         return SearchResponse.model_validate(
             self._check(self._http.post("/v1/search", json=body)).json()
         )
+
+    def search_batch(
+        self, queries: Sequence[dict[str, Any]], files: Sequence[FileLike] = ()
+    ) -> BatchSearchResponse:
+        """Many searches in one request; a query names its images by index into `files`."""
+        parts = [("files", _file(f, f"query{n}")) for n, f in enumerate(files)]
+        resp = self._http.post(
+            "/v1/search/batch", data={"queries": json.dumps(list(queries))}, files=parts or None
+        )
+        return BatchSearchResponse.model_validate(self._check(resp).json())
 
     def job(self, job_id: str) -> JobOut:
         return JobOut.model_validate(self._check(self._http.get(f"/v1/jobs/{job_id}")).json())

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.access import SCHEMES, SCOPE_FIELD
+from api.schemas import BatchQuery
 from api.settings import ApiSettings
 from api.validation import CLIENT_KEY_PATTERN
 from engine.sources import URL_PATTERN
@@ -94,6 +95,29 @@ def exact_requests(schema: dict[str, Any], settings: ApiSettings) -> None:
                         _exact_property(name, prop, settings, cursor)
                         if form:
                             _not_null(prop)
+                    if form and "queries" in model.get("properties", {}):
+                        _batch_queries(model["properties"]["queries"], components, settings)
+
+
+def _batch_queries(prop: dict[str, Any], components: dict[str, Any], settings: ApiSettings) -> None:
+    """POST /v1/search/batch's `queries`: a form field holding a JSON array of BatchQuery
+    objects (text to FastAPI, which cannot say what the text holds), each with the same
+    rules as a single search's fields."""
+    query = BatchQuery.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, field in query.get("properties", {}).items():
+        _exact_property(name, field, settings, SEARCH_CURSOR)
+    components["BatchQuery"] = query
+    cap = settings.max_batch_queries
+    prop.clear()
+    prop.update(
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": cap,
+            "items": {"$ref": "#/components/schemas/BatchQuery"},
+            "description": f"JSON text: an array of up to {cap} queries.",
+        }
+    )
 
 
 def _request_models(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:

@@ -308,6 +308,57 @@ class SearchRequest(BaseModel):
     group_size: JsonInt = Field(1, ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)
 
 
+class BatchQuery(BaseModel):
+    """One query of POST /v1/search/batch: examples by id and by uploaded image (an index
+    into the request's `files`), with its own k, filter and grouping."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"files": [0], "k": 5}, {"positive_ids": [_ID], "group_by": "product"}],
+            # a query needs an image or an id to start from
+            "anyOf": [
+                {"required": ["files"], "properties": {"files": {"minItems": 1}}},
+                {"required": ["positive_ids"], "properties": {"positive_ids": {"minItems": 1}}},
+            ],
+        },
+    )
+
+    positive_ids: list[str] = Field(default_factory=list, max_length=100)
+    negative_ids: list[str] = Field(default_factory=list, max_length=100)
+    files: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list, max_length=100, description="Indexes of query images in `files`."
+    )
+    negative_files: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list, max_length=100, description="Indexes of images to move away from."
+    )
+    box: str | None = Field(None, max_length=200, description="A region of this query's images.")
+    k: JsonInt | None = Field(None, description="Results (default 10, capped).")
+    filter: dict[str, Any] | None = Field(None, description="Metadata filter object.")
+    min_score: Annotated[float, Field(ge=-1, le=1), NOT_TEXT] | None = None
+    exclude_self: JsonBool = True
+    group_by: Literal["product"] | None = Field(None, description=GROUP_BY)
+    group_size: JsonInt = Field(1, ge=1, le=MAX_GROUP_SIZE, description=GROUP_SIZE)
+
+
+class BatchSearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {"hits": [], "model_id": _MODEL, "next_cursor": None, "took_ms": 12.0}
+                    ],
+                    "took_ms": 14.2,
+                }
+            ]
+        }
+    )
+
+    results: list[SearchResponse] = Field(description="One answer per query, in order.")
+    took_ms: float
+
+
 class HealthOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
 

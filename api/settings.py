@@ -19,6 +19,9 @@ class ApiSettings(BaseSettings):
     max_urls_per_request: int = Field(10_000, ge=1)
     max_k: int = Field(100, ge=1, description="Largest number of results one search returns.")
     default_k: int = Field(10, ge=1)
+    max_batch_queries: int = Field(
+        32, ge=1, description="Queries one POST /v1/search/batch may hold."
+    )
     batch_max: int | None = Field(
         None,
         ge=1,
@@ -54,6 +57,11 @@ class ApiSettings(BaseSettings):
     )
     compact_every_s: float = Field(
         60.0, gt=0, description="How often LanceDB's small write fragments are merged."
+    )
+    backup_dir: Path | None = Field(
+        None,
+        description="The folder POST /v1/admin/snapshots writes backups into, each by name; "
+        "unset, backups are made with `lookalike snapshot create` only.",
     )
     weights_dir: Path | None = Field(
         None,

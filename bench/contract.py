@@ -15,7 +15,7 @@ What the run sets up, and why:
   tool, not of the API.
 - The cursor formats draw from cursors this server issued, and schema-valid uploads carry
   real images (bench/contract_hooks.py).
-- The two multipart forms are not judged on negative data: a form travels as text, and a
+- The three multipart forms are not judged on negative data: a form travels as text, and a
   "wrong type" the fuzzer makes up (the number 5 for a client key, a number for a file)
   arrives as the same text as a valid value, which no server can tell apart (schemathesis
   drops such cases itself for query strings); and an upload answers a bad file or a bad
@@ -39,7 +39,7 @@ from bench.images import small_jpeg
 from bench.server import ServeProcess
 
 SEED_IMAGES = 4
-TEXT_FORMS = ("POST /v1/items", "POST /v1/search/image")
+TEXT_FORMS = ("POST /v1/items", "POST /v1/search/image", "POST /v1/search/batch")
 
 
 @dataclass

@@ -59,8 +59,38 @@ def before_call(
         values = body.get(field)
         if isinstance(values, list) and files and len(values) not in (0, files):
             body[field] = (values * files)[:files]
+    if "box" in body:
+        body["box"] = _BOX
+    if isinstance(body.get("queries"), list):
+        body["queries"] = _batch_queries(body)
     _generated[id(case)] = case.body
     case.body = body
+
+
+# A region is valid when it is not empty and lies inside the image, which a pattern cannot
+# say: a valid case asks for the middle of the picture.
+_BOX = "0.1,0.1,0.9,0.9"
+
+
+def _batch_queries(body: dict[str, Any]) -> str:
+    """The batch's queries as the JSON text the form field carries, each naming only files
+    that were sent (an index the schema cannot bound), with a valid region."""
+    queries = [dict(q) if isinstance(q, dict) else q for q in body["queries"]]
+    named = any(
+        isinstance(q, dict) and (q.get("files") or q.get("negative_files")) for q in queries
+    )
+    if named and not body.get("files"):
+        body["files"] = [_JPEGS[0]]
+    sent = max(1, len(body.get("files") or []))
+    for q in queries:
+        if not isinstance(q, dict):
+            continue
+        for field in ("files", "negative_files"):
+            if isinstance(q.get(field), list):
+                q[field] = [i % sent if isinstance(i, int) else i for i in q[field]]
+        if q.get("box") is not None:
+            q["box"] = _BOX
+    return json.dumps(queries)
 
 
 # The generated body goes back on the case once its answer is checked: schemathesis derives

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import torch
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.access import needs
 from api.batching import Switching
 from api.cursor import CursorCodec, SearchCursor, bad_cursor
-from api.errors import ApiError
+from api.errors import ApiError, status_of
 from api.keys import Scope
 from api.query import check_k, combine, embed_upload, grouped_page, search_page
 from api.schemas import (
     GROUP_BY,
     GROUP_SIZE,
+    BatchQuery,
+    BatchSearchResponse,
     ErrorOut,
     GroupOut,
     HitOut,
@@ -28,7 +33,7 @@ from api.schemas import (
 )
 from api.services import Services, ServicesDep, Serving
 from api.validation import FormBool, refuse_unknown_fields
-from embedder import Box
+from embedder import Box, EmbedderError
 from engine.dedup import collapse
 from engine.grouping import MAX_GROUP_SIZE, Group
 from engine.search import expand_query
@@ -364,3 +369,121 @@ def check_ids(ids: list[str]) -> None:
     cap = MAX_EXAMPLES
     if len(ids) > cap:
         raise ApiError(422, "too_many_examples", f"Give at most {cap} example ids, not {len(ids)}.")
+
+
+QUERIES = (
+    "JSON array of queries, each an object: positive_ids, negative_ids, files and "
+    "negative_files (indexes into this request's `files`), box, k, filter, min_score, "
+    'exclude_self, group_by, group_size; e.g. [{"files": [0], "k": 5}, {"positive_ids": '
+    '["<id>"], "filter": {"colour": "red"}}].'
+)
+
+
+def _batch_queries(services: Services, raw: str, n_files: int) -> list[BatchQuery]:
+    """The request's queries, each checked as its own search would be."""
+    cap = services.settings.max_batch_queries
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(422, "bad_queries", f"queries is not valid JSON ({exc.msg}).") from None
+    if not isinstance(parsed, list) or not parsed:
+        raise ApiError(422, "bad_queries", "queries must be a non-empty JSON array of objects.")
+    if len(parsed) > cap:
+        raise ApiError(
+            413, "too_many_queries", f"Send at most {cap} queries at once, not {len(parsed)}."
+        )
+    try:
+        queries = TypeAdapter(list[BatchQuery]).validate_python(parsed)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, "bad_queries", f"queries.{where}: {first['msg']}.") from None
+    for n, q in enumerate(queries):
+        check_k(services, q.k)
+        check_ids(q.positive_ids + q.negative_ids)
+        if q.filter is not None:
+            MetadataFilter.parse(q.filter)
+        if q.box is not None:
+            Box.parse(q.box)
+        if not (q.files or q.positive_ids):
+            raise ApiError(422, "no_examples", f"queries.{n} has no positive example.")
+        beyond = [i for i in q.files + q.negative_files if i >= n_files]
+        if beyond:
+            raise ApiError(
+                422, "bad_queries", f"queries.{n} names file {beyond[0]}; {n_files} were sent."
+            )
+    return queries
+
+
+@router.post(
+    "/search/batch",
+    response_model=BatchSearchResponse,
+    summary="Many searches in one request",
+    description="Multipart form: `queries` (a JSON array, up to LOOKALIKE_MAX_BATCH_QUERIES) "
+    "and the uploaded query images in `files`, which the queries name by index. Every image "
+    "is embedded once, all in one forward pass (as many as the query batch size allows), "
+    "and the searches run together (queries of one depth share one FAISS call). The "
+    "answers come back in the queries' order, each as POST /v1/search/image answers.",
+    responses={**ERRORS, 413: {"model": ErrorOut, "description": "Too many queries or files."}},
+    openapi_extra=needs(Scope.read),
+)
+async def search_batch(
+    http: Request,
+    services: ServicesDep,
+    queries: Annotated[str, Form(description=QUERIES)],
+    files: Annotated[list[UploadFile] | None, File(description="Query images.")] = None,
+) -> BatchSearchResponse:
+    start = time.perf_counter()
+    uploads = files or []
+    if len(uploads) > services.settings.max_files_per_request:
+        raise ApiError(413, "too_many_files", "Too many query images in one request.")
+    await refuse_unknown_fields(http, ("queries", "files"))
+    asks = await run_in_threadpool(_batch_queries, services, queries, len(uploads))
+    datas = [await f.read() for f in uploads]
+    hashed = await run_in_threadpool(lambda: [content_id(d) for d in datas])
+    images = list(dict.fromkeys((i, q.box) for q in asks for i in [*q.files, *q.negative_files]))
+    ids = list(dict.fromkeys(i for q in asks for i in [*q.positive_ids, *q.negative_ids]))
+
+    def prepare(serving: Serving) -> list[torch.Tensor]:
+        tensors = []
+        for i, box in images:
+            try:
+                region = Box.parse(box) if box else None
+                tensors.append(serving.engine.embedder.prepare(datas[i], region).tensor)
+            except EmbedderError as exc:  # which file, then why
+                raise ApiError(status_of(exc), exc.code, f"files.{i}: {exc}") from None
+        return tensors
+
+    async def answer(serving: Serving) -> BatchSearchResponse:
+        with serving.batcher.arriving():
+            tensors = await run_in_threadpool(prepare, serving)
+        vector_of = dict(zip(images, await serving.batcher.embed_all(tensors), strict=True))
+        stored = dict(zip(ids, await run_in_threadpool(_stored_vectors, serving, ids), strict=True))
+        runs = []
+        for q in asks:
+            positives = [vector_of[(i, q.box)] for i in q.files]
+            positives += [stored[i] for i in q.positive_ids]
+            negatives = [vector_of[(i, q.box)] for i in q.negative_files]
+            negatives += [stored[i] for i in q.negative_ids]
+            mine = [hashed[i] for i in [*q.files, *q.negative_files]]
+            exclude = mine + q.positive_ids + q.negative_ids if q.exclude_self else []
+            ask = Ask(
+                check_k(services, q.k),
+                q.filter,
+                q.min_score,
+                exclude,
+                group_by=q.group_by,
+                group_size=q.group_size,
+            )
+            runs.append(_run(serving, services.cursors, combine(positives, negatives), ask, start))
+        results = list(await asyncio.gather(*runs))  # concurrent searches share FAISS calls
+        took = round((time.perf_counter() - start) * 1000, 3)
+        return BatchSearchResponse(results=results, took_ms=took)
+
+    serving = services.serving
+    try:
+        return await answer(serving)
+    except Switching:
+        if services.serving is serving:
+            raise
+        return await answer(services.serving)  # the catalog switched models meanwhile

@@ -45,6 +45,10 @@ def test_upload_ingest_search_edit_reindex_and_restart_elsewhere_on_s3(
             # the client's own product and region arguments: one product of seven photos
             grouped = client.search_image(jpeg(3), box=(0, 0, 0.5, 1), group_by="product")
             assert grouped.groups is not None and [g.product for g in grouped.groups] == ["shoe"]
+            batch = client.search_batch(
+                [{"files": [0], "k": 2}, {"positive_ids": [ids[5]]}], [jpeg(3)]
+            )
+            assert [len(r.hits) for r in batch.results] == [2, 7]
             patched = httpx.patch(f"{first.url}/v1/items/{ids[1]}", json={"metadata": {"c": "b"}})
             assert patched.status_code == 200, patched.text
             client.delete(ids[0])
