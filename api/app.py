@@ -20,6 +20,7 @@ from api.observe import Observe
 from api.openapi import install_openapi
 from api.ratelimit import SharedRateLimiter
 from api.routes import (
+    backups,
     drift,
     health,
     ingest,
@@ -100,7 +101,8 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    for module in (health, metrics, items, ingest, search, jobs, reindex, keys, drift, session):
+    routers = (health, metrics, items, ingest, search, jobs, reindex, keys, drift, backups, session)
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_docs(app)

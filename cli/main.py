@@ -6,7 +6,7 @@ imports them all, in the order `lookalike --help` lists them, and no module impo
 
 from __future__ import annotations
 
-from cli import catalog, export, serve, jobs, benchmarks, analyze, doctor, keys  # noqa: F401  (isort: skip)
+from cli import catalog, export, serve, jobs, benchmarks, analyze, doctor, keys, backup  # noqa: F401  (isort: skip)
 from cli.app import app
 
 __all__ = ["app"]

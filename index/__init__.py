@@ -15,7 +15,16 @@ from index.errors import (
 )
 from index.filters import FILTER_SCHEMA, MetadataFilter
 from index.persistence import Manifest, load_index, read_manifest, save_index
-from index.schemas import ApiKey, Batch, BatchState, Item, ItemStatus, Job, JobStatus
+from index.schemas import (
+    SCHEMA_VERSION,
+    ApiKey,
+    Batch,
+    BatchState,
+    Item,
+    ItemStatus,
+    Job,
+    JobStatus,
+)
 from index.settings import IndexSettings
 from index.storage import DataLocation, Objects
 from index.store import Store, sql_str, sql_time
@@ -27,6 +36,7 @@ __all__ = [
     "ACTIVE_MODEL",
     "FILTER_SCHEMA",
     "PREVIOUS_MODEL",
+    "SCHEMA_VERSION",
     "ApiKey",
     "Batch",
     "BatchState",

@@ -11,6 +11,10 @@ from typing import Any
 from lancedb.pydantic import LanceModel, Vector
 from pydantic import field_validator
 
+# The tables' layout, as a backup records it: 2 added the items' `product`. A backup of
+# another version is refused (engine/backup.py), not half-read.
+SCHEMA_VERSION = 2
+
 
 class ItemStatus(StrEnum):
     queued = "queued"

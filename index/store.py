@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
 
 from index.errors import IndexStoreError
 from index.schemas import ApiKey, Batch, Item, Job
 from index.tables.access import KeyAndStateRows, StateRow
 from index.tables.base import sql_str, sql_time
-from index.tables.embeddings import EmbeddingRows
+from index.tables.embeddings import STABLE_ROW_IDS, EmbeddingRows
 from index.tables.items import ItemRows
 from index.tables.jobs import JobRows
 
@@ -104,6 +106,47 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
                 continue
             if table.count_rows() >= INDEX_AT:
                 table.create_scalar_index(column, index_type=kind, replace=False)
+
+    def table_versions(self) -> dict[str, int]:
+        """Every table of the store and its current version (what a backup pins)."""
+        return {name: self._db.open_table(name).version for name in self._table_names()}
+
+    def read_table(self, name: str, version: int, rows: int = 65_536) -> Iterator[pa.Table]:
+        """One table as it was at `version`, a slice of `rows` at a time (never the whole
+        table in memory), with its schema (primary-key marks included)."""
+        table = self._db.open_table(name)
+        table.checkout(version)
+        reader = table.search().limit(None).to_batches(rows)
+        for batch in reader:
+            yield pa.Table.from_batches([batch], schema=table.schema)
+
+    def table_schema(self, name: str, version: int) -> pa.Schema:
+        table = self._db.open_table(name)
+        table.checkout(version)
+        schema: pa.Schema = table.schema
+        return schema
+
+    def holds_rows(self) -> bool:
+        """Whether any table has a row (a store just opened has its tables, all empty)."""
+        return any(self._db.open_table(n).count_rows() for n in self._table_names())
+
+    def write_table(self, name: str, schema: pa.Schema, slices: Iterable[pa.Table]) -> int:
+        """A table made anew from slices of rows (a backup, a restore), in place of an empty
+        one of that name; returns its row count. Each slice is one append: appending from
+        a reader of another table's scan still open (the two share LanceDB's runtime) was
+        seen to hang."""
+        if name in self._table_names():
+            if self._db.open_table(name).count_rows():
+                raise IndexStoreError(f"The table {name} holds rows; write into a new home.")
+            self._db.drop_table(name)
+        options = STABLE_ROW_IDS if name.startswith("emb_") else {}
+        table = self._db.create_table(name, schema=schema, storage_options=options)
+        count = 0
+        for part in slices:
+            table.add(part)
+            count += part.num_rows
+        self._tables.pop(name, None)
+        return count
 
     def compact(self) -> list[str]:
         """Merge the small fragments that many writes leave behind, and drop versions older
