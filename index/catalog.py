@@ -380,10 +380,14 @@ class Catalog:
 
     def calibration(self) -> Calibration:
         """Anchors of the calibrated similarity, measured again when the catalog has grown or
-        shrunk by a tenth since the last measurement."""
+        shrunk by a tenth since the last measurement, and at every change while it holds
+        fewer than SAMPLE items (a read of at most that many vectors): measured on its first
+        item or two, the floor was 0 and stayed so for the next ten uploads, which made
+        every pair of a small catalog a near duplicate (found by the web page's test)."""
         size = len(self.index)
         cached = self._calibration
-        if cached is None or abs(size - cached[0]) > max(10, cached[0] // 10):
+        small = cached is not None and cached[1].sample < SAMPLE and size != cached[0]
+        if cached is None or small or abs(size - cached[0]) > max(10, cached[0] // 10):
             with self.lock:
                 ids = self.index.item_ids
             rng = np.random.default_rng(0)

@@ -3,9 +3,12 @@ whatever the model's own scale."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from index import calibrate
+from index import Catalog, IndexSettings, Store, calibrate
+from tests.index.helpers import ids, items
 
 
 def _catalog(spread: float, n: int = 400, dim: int = 64) -> np.ndarray:
@@ -30,3 +33,18 @@ def test_two_scales_map_to_the_same_meaning() -> None:
 def test_tiny_catalogs_fall_back_to_raw_cosine_clipped() -> None:
     cal = calibrate(np.eye(2, dtype=np.float32))
     assert cal.floor == 0.0 and cal.similarity(0.7) == 0.7 and cal.similarity(-0.2) == 0.0
+
+
+def test_a_catalog_filled_one_item_at_a_time_is_calibrated_on_what_it_holds(
+    tmp_path: Path,
+) -> None:
+    """Measured on its first item, the floor was 0 and stayed so until the catalog had
+    grown by ten: every pair of a small catalog then read as a near duplicate."""
+    store = Store(tmp_path)
+    catalog = Catalog(store, "m.none.gem.16", 16, IndexSettings(data_dir=tmp_path, use_gpu="never"))
+    names, vectors = ids(8), _catalog(0.3, n=8, dim=16).astype(np.float32)
+    store.register_items(items(names))
+    for n in range(8):
+        catalog.add(names[n : n + 1], vectors[n : n + 1])
+        catalog.calibration()  # as an upload's near-duplicate check asks, after each one
+    assert catalog.calibration().floor == calibrate(vectors).floor > 0.5
