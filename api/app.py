@@ -22,6 +22,7 @@ from api.ratelimit import SharedRateLimiter
 from api.routes import (
     backups,
     drift,
+    duplicates,
     health,
     ingest,
     items,
@@ -101,7 +102,8 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    routers = (health, metrics, items, ingest, search, jobs, reindex, keys, drift, backups, session)
+    routers = [health, metrics, items, ingest, search, duplicates, jobs, reindex, keys, drift]
+    routers += [backups, session]
     for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

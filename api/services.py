@@ -64,6 +64,17 @@ class Services:
         self._saved_version: dict[str, int] = {}
         self._waiting = 0  # uploads waiting for their results (event loop only: no lock)
 
+    def remove_item(self, item_id: str) -> None:
+        """An item gone everywhere: its row and vectors, the index, its image, thumbnails
+        (ItemNotFoundError when there is none)."""
+        engine = self.engine
+        engine.store.get_item(item_id)
+        # a worker embedding the item meanwhile removes the vector it wrote (engine/ingest.py)
+        engine.catalog.delete([item_id])
+        engine.blobs.delete(item_id)
+        for thumb in self.thumbs_dir.glob(f"*/{item_id[:2]}/{item_id}.jpg"):
+            thumb.unlink(missing_ok=True)
+
     def _serving(self, engine: Engine) -> Serving:
         # Measured with resnet50 on two cores: 14.4 images/s at batch 8, 9.6 at batch 32 (the
         # activations of a large batch leave the caches); a GPU gains up to far larger ones.

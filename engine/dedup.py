@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from index import Catalog, Hit
+from index import Catalog, Hit, Item
 
 NEAR_DUPLICATE = 0.6
 
@@ -57,6 +57,15 @@ def duplicate_groups(
     for n in best:
         groups.setdefault(root(n), []).append((ids[n], round(best[n], 4)))
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0][0]))
+
+
+def suggested_keep(items: Sequence[Item]) -> Item:
+    """Which copy of a group of near duplicates to keep: the most pixels (the least
+    resized or cropped), then the oldest (the one that came first), then the lowest id."""
+    return min(
+        items,
+        key=lambda i: (-((i.width or 0) * (i.height or 0)), i.created_at, i.id),
+    )
 
 
 def near_duplicate_of(

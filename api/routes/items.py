@@ -339,11 +339,5 @@ def patch_item(services: ServicesDep, item_id: str, patch: ItemPatch) -> ItemOut
     openapi_extra=needs(Scope.write),
 )
 def delete_item(services: ServicesDep, item_id: str) -> Response:
-    engine = services.engine
-    engine.store.get_item(item_id)
-    # a worker embedding the item meanwhile removes the vector it wrote (engine/ingest.py)
-    engine.catalog.delete([item_id])
-    engine.blobs.delete(item_id)
-    for thumb in services.thumbs_dir.glob(f"*/{item_id[:2]}/{item_id}.jpg"):
-        thumb.unlink(missing_ok=True)
+    services.remove_item(item_id)
     return Response(status_code=204)

@@ -192,6 +192,51 @@ async function refreshJobs() {
   } catch {}
 }
 
+// Near duplicates, group by group: the suggested copy (most pixels, then oldest) is marked;
+// "keep this" keeps that one and deletes the group's other copies in one request.
+async function showDuplicates() {
+  say("looking for near duplicates…");
+  const resp = await fetch("/v1/duplicates?limit=50");
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  const page = await resp.json();
+  const grid = $("results");
+  grid.innerHTML = "";
+  say(page.total ? `${page.total} groups of near duplicates` : "no near duplicates", page.total ? "" : "empty");
+  for (const group of page.groups) {
+    const row = document.createElement("div"); row.className = "group";
+    for (const item of group.items) {
+      const card = document.createElement("div");
+      card.className = "hit" + (item.item_id === group.keep ? " suggested" : "");
+      card.dataset.itemId = item.item_id;
+      const img = document.createElement("img"); img.src = item.thumbnail_url; img.alt = item.client_key || item.item_id;
+      const meta = document.createElement("div"); meta.className = "meta";
+      const size = document.createElement("div"); size.className = "score";
+      size.textContent = `${item.width}×${item.height}` + (item.item_id === group.keep ? " · suggested" : "");
+      const key = document.createElement("div"); key.className = "key";
+      key.textContent = item.client_key || item.item_id.slice(0, 12);
+      meta.append(size, key);
+      const keep = document.createElement("button"); keep.className = "keep";
+      keep.textContent = "Keep this, delete the others";
+      keep.addEventListener("click", () => resolveGroup(row, item.item_id, group.items.map((i) => i.item_id)));
+      card.append(img, meta, keep);
+      row.append(card);
+    }
+    grid.append(row);
+  }
+}
+
+async function resolveGroup(row, keep, ids) {
+  const others = ids.filter((i) => i !== keep);
+  const resp = await fetch("/v1/duplicates/resolve", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ keep, others }),
+  });
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  const done = await resp.json();
+  row.remove();
+  say(`kept ${keep.slice(0, 12)}, deleted ${done.deleted.length}`);
+  refreshStatus();
+}
+
 const drop = $("query-drop");
 drop.addEventListener("click", () => $("query-input").click());
 drop.addEventListener("keydown", (e) => { if (e.key === "Enter") $("query-input").click(); });
@@ -204,6 +249,7 @@ drop.addEventListener("drop", (e) => {
 $("query-input").addEventListener("change", (e) => { if (e.target.files.length) searchFile(e.target.files[0]); });
 $("upload-input").addEventListener("change", (e) => uploadFiles([...e.target.files]));
 $("search-again").addEventListener("click", again);
+$("find-duplicates").addEventListener("click", showDuplicates);
 $("box").addEventListener("keydown", (e) => { if (e.key === "Enter") again(); });
 $("group-by").addEventListener("change", again);
 // The server keeps the key in an HttpOnly, SameSite=Strict cookie (POST /session), so

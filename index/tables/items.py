@@ -87,6 +87,18 @@ class ItemRows(Tables):
             raise ItemNotFoundError(f"No item has the id '{item_id[:80]}'.")
         return self.get_item(item_id)
 
+    def merge_metadata(self, item_id: str, extra: dict[str, Any]) -> Item:
+        """Add keys to an item's metadata, written only over the metadata it was read with
+        (a PATCH that lands between the read and the write is kept: the merge is read
+        again and retried)."""
+        for _ in range(5):
+            item = self.get_item(item_id)
+            merged = json.dumps({**item.metadata, **extra}, sort_keys=True)
+            where = f"id = {sql_str(item_id)} AND metadata_json = {sql_str(item.metadata_json)}"
+            if self.items.update(where=where, values={"metadata_json": merged}).rows_updated:
+                return self.get_item(item_id)
+        raise ItemNotFoundError(f"The item '{item_id[:80]}' kept changing; try again.")
+
     def get_items(self, ids: Sequence[str]) -> dict[str, Item]:
         out: dict[str, Item] = {}
         for chunk in chunked(list(dict.fromkeys(ids))):

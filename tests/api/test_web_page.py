@@ -134,6 +134,28 @@ def test_upload_query_and_click_through(server: Server, tmp_path: Path) -> None:
             "() => document.querySelector('#results .hit')?.dataset.itemId === "
             f"'{content_id(catalog[1].read_bytes())}'",
         )
+
+        # near duplicates: a smaller copy of a catalog picture is uploaded; the review shows
+        # the pair with the larger one suggested; keeping it deletes the copy everywhere
+        copy = tmp_path / "copy-of-2.jpg"
+        copy.write_bytes(encode(scene(2).resize((120, 96)), "JPEG"))
+        page.set_input_files("#upload-input", str(copy))
+        page.locator("#upload-list .file[data-status]").nth(6).wait_for(timeout=60_000)
+        page.click("#find-duplicates")
+        page.locator("#results .group").first.wait_for()
+        assert page.locator("#results .group").count() == 1
+        original = content_id(catalog[2].read_bytes())
+        suggested = page.locator("#results .group .hit.suggested")
+        assert suggested.get_attribute("data-item-id") == original
+        suggested.locator("button.keep").click()
+        page.locator("#message", has_text="deleted 1").wait_for()
+        assert page.locator("#results .group").count() == 0
+        page.set_input_files("#query-input", str(copy))
+        page.locator("#message", has_text="for copy-of-2.jpg").wait_for()
+        shown = page.eval_on_selector_all(
+            "#results .hit", "cards => cards.map(c => c.dataset.itemId)"
+        )
+        assert content_id(copy.read_bytes()) not in shown and original in shown
         browser.close()
 
 
