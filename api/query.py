@@ -80,20 +80,37 @@ def search_page(
     more = len(ordered) > k or not exhausted
     cursor = None
     if page and more:
-        last = page[-1]
-        cursor = cursors.encode(
-            SearchCursor(
-                model_id=catalog.model_id,
-                vector=SearchCursor.pack_vector(vector),
-                k=k,
-                filter=filter_spec,
-                min_score=min_score,
-                exclude=exclude,
-                after_score=last.score,
-                after_id=last.item.id,
-            )
-        )
+        cursor = _cursor(cursors, catalog, vector, k, filter_spec, min_score, exclude, page[-1])
     return page, cursor
+
+
+def _cursor(
+    cursors: CursorCodec,
+    catalog: Catalog,
+    vector: np.ndarray,
+    k: int,
+    filter_spec: dict[str, Any] | None,
+    min_score: float | None,
+    exclude: list[str],
+    last: Hit,
+    group_size: int | None = None,
+) -> str:
+    """The signed cursor of the page after `last` (a grouped page's: its last group's best
+    photo, and the grouping)."""
+    return cursors.encode(
+        SearchCursor(
+            model_id=catalog.model_id,
+            vector=SearchCursor.pack_vector(vector),
+            k=k,
+            filter=filter_spec,
+            min_score=min_score,
+            exclude=exclude,
+            after_score=last.score,
+            after_id=last.item.id,
+            group_by="product" if group_size else None,
+            group_size=group_size or 1,
+        )
+    )
 
 
 def grouped_page(
@@ -127,18 +144,7 @@ def grouped_page(
     cursor = None
     if groups and more and not collapse:  # a collapsed page does not page on, as ungrouped
         last = groups[-1].best
-        cursor = cursors.encode(
-            SearchCursor(
-                model_id=catalog.model_id,
-                vector=SearchCursor.pack_vector(vector),
-                k=k,
-                filter=filter_spec,
-                min_score=min_score,
-                exclude=exclude,
-                after_score=last.score,
-                after_id=last.item.id,
-                group_by="product",
-                group_size=group_size,
-            )
+        cursor = _cursor(
+            cursors, catalog, vector, k, filter_spec, min_score, exclude, last, group_size
         )
     return groups, cursor

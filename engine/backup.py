@@ -75,15 +75,7 @@ def create_backup(
         versions=store.table_versions(),  # pinned together, before anything is copied
     )
     copy = Store(target.lance, target.lance_options)
-    item_ids: list[str] = []
-    for name, version in report.versions.items():
-        slices = store.read_table(name, version)
-        first = next(slices, None)
-        schema = first.schema if first is not None else _schema_of(store, name, version)
-        parts = _noting(_chain(first, slices), name, progress)
-        if name == "items":
-            parts = _collecting_ids(parts, item_ids)
-        report.tables[name] = copy.write_table(name, schema, parts)
+    report.tables, item_ids = _copy_tables(store, report.versions, copy, progress)
     report.images = _copy_images(home.objects, target.objects, item_ids, progress)
     report.objects = _copy_objects(home.objects, target.objects)
     report.seconds = round(time.perf_counter() - start, 3)
@@ -116,15 +108,7 @@ def restore_backup(
     if into.holds_rows():
         raise ConflictError(f"{target.uri} already holds a catalog; restore into a new home.")
     backup = Store(source.lance, source.lance_options)
-    item_ids: list[str] = []
-    for name, version in backup.table_versions().items():
-        slices = backup.read_table(name, version)
-        first = next(slices, None)
-        schema = first.schema if first is not None else _schema_of(backup, name, version)
-        parts = _noting(_chain(first, slices), name, progress)
-        if name == "items":
-            parts = _collecting_ids(parts, item_ids)
-        report.tables[name] = into.write_table(name, schema, parts)
+    report.tables, item_ids = _copy_tables(backup, backup.table_versions(), into, progress)
     report.images = _copy_images(source.objects, target.objects, item_ids, progress)
     report.objects = _copy_objects(source.objects, target.objects)
     report.where = target.uri
@@ -132,8 +116,22 @@ def restore_backup(
     return report
 
 
-def _schema_of(store: Store, name: str, version: int) -> pa.Schema:
-    return store.table_schema(name, version)
+def _copy_tables(
+    source: Store, versions: dict[str, int], into: Store, progress: Progress | None
+) -> tuple[dict[str, int], list[str]]:
+    """Each table at its version into `into`, a slice at a time: the rows per table, and
+    the ids of the items copied (whose images go next)."""
+    rows: dict[str, int] = {}
+    item_ids: list[str] = []
+    for name, version in versions.items():
+        slices = source.read_table(name, version)
+        first = next(slices, None)
+        schema = first.schema if first is not None else source.table_schema(name, version)
+        parts = _noting(_chain(first, slices), name, progress)
+        if name == "items":
+            parts = _collecting_ids(parts, item_ids)
+        rows[name] = into.write_table(name, schema, parts)
+    return rows, item_ids
 
 
 def _chain(first: pa.Table | None, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
