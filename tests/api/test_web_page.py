@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -194,3 +195,86 @@ def test_the_page_works_behind_a_key_that_its_scripts_cannot_read(tmp_path: Path
             browser.close()
     finally:
         srv.stop()
+
+
+@pytest.mark.slow
+def test_the_catalog_item_and_jobs_views(server: Server, tmp_path: Path) -> None:
+    """Each view driven as a user would, keyboard and pointer: browse and filter the
+    catalog, open an item, edit and delete it, see its similar products; run a reindex
+    from the page, follow it, roll it back; and each view fits a phone's width."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (./run test installs it with apt-get)")
+    import httpx
+
+    files = [("files", (f"shoe{i}.jpg", jpeg(i), "image/jpeg")) for i in range(6)]
+    data = {
+        "products": [f"P{i // 2}" for i in range(6)],
+        "metadata": [json.dumps({"colour": "red" if i < 2 else "blue"}) for i in range(6)],
+        "client_keys": [f"shoe-{i}" for i in range(6)],
+    }
+    up = httpx.post(server.url + "/v1/items", files=files, data=data, timeout=60).json()
+    ids = [r["item_id"] for r in up["results"]]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.on("dialog", lambda dialog: dialog.accept())  # "delete this item?"
+        page.goto(server.url + "/#catalog")
+        page.locator("#catalog-grid .hit").nth(5).wait_for()
+        assert page.locator("#catalog-grid .hit").count() == 6
+        page.screenshot(path=str(ARTIFACTS / "web-catalog.png"), full_page=True)
+        page.fill("#catalog-filter", '{"colour": "red"}')
+        page.focus("#catalog-apply")
+        page.keyboard.press("Enter")  # the keyboard's way
+        page.locator("#catalog-message", has_text="2 items shown").wait_for()
+        shown = page.eval_on_selector_all(
+            "#catalog-grid .hit", "cs => cs.map(c => c.dataset.itemId)"
+        )
+        assert sorted(shown) == sorted(ids[:2])
+
+        page.click(f"#catalog-grid .hit[data-item-id='{ids[0]}']")
+        page.locator("#item-facts", has_text=ids[0][:16]).wait_for()
+        assert page.input_value("#item-product") == "P0"
+        page.locator("#item-similar .hit").first.wait_for()
+        products = page.eval_on_selector_all(
+            "#item-similar .hit .product", "ps => ps.map(p => p.textContent)"
+        )
+        assert len(products) == len(set(products))  # one card per product
+        page.fill("#item-metadata", '{"colour": "green", "size": 42}')
+        page.fill("#item-product", "P9")
+        page.click("#item-save")
+        page.locator("#item-message", has_text="saved").wait_for()
+        item = httpx.get(f"{server.url}/v1/items/{ids[0]}", timeout=30).json()
+        assert item["metadata"] == {"colour": "green", "size": 42} and item["product"] == "P9"
+        page.screenshot(path=str(ARTIFACTS / "web-item.png"), full_page=True)
+        page.fill("#item-metadata", "{not json")
+        page.click("#item-save")
+        page.locator("#item-message", has_text="not valid JSON").wait_for()
+        page.click("#item-delete")
+        page.wait_for_url("**/#catalog")
+        assert httpx.get(f"{server.url}/v1/items/{ids[0]}", timeout=30).status_code == 404
+
+        page.click("header nav a[data-view='ops']")
+        page.locator("#reindex-state", has_text="active resnet18").wait_for()
+        before = httpx.get(server.url + "/v1/reindex", timeout=30).json()["active"]
+        page.fill("#reindex-model", "resnet18")
+        page.fill("#reindex-weights", "none")
+        page.select_option("#reindex-pooling", "avg")
+        page.click("#reindex-start")
+        page.locator("#ops-message", has_text="reindex started").wait_for()
+        page.locator("#reindex-state", has_text=".avg").wait_for(timeout=120_000)
+        page.locator("#ops-jobs .job", has_text="reindex").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "web-jobs.png"), full_page=True)
+        page.click("#reindex-rollback")
+        page.locator("#ops-message", has_text="rollback: done").wait_for()
+        assert httpx.get(server.url + "/v1/reindex", timeout=30).json()["active"] == before
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        for view in ("#catalog", f"#item/{ids[1]}", "#jobs", "#search"):
+            page.goto(server.url + "/" + view)
+            page.wait_for_timeout(300)
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= 390, (view, wide)
+        browser.close()
