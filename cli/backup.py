@@ -15,7 +15,8 @@ from cli.options import DataDir, Json, make_engine, settings_with
 
 snapshot_app = typer.Typer(
     help="Backups: every table (items, vectors of every model, jobs, state, API keys) at one "
-    "version each, every image, projections and the cursor key, to a folder or an object "
+    "version each, every image, projections, the cursor key and the index snapshots, to a "
+    "folder or an object "
     "store (s3://bucket/prefix with the catalog's LOOKALIKE_STORAGE_* credentials).",
     no_args_is_help=True,
 )

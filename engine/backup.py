@@ -4,10 +4,13 @@ A backup is a folder or an object-store prefix holding what the catalog's home h
 cannot be made again: every LanceDB table (items, each model's embeddings, jobs and their
 batches, state, API keys) copied at one version each, pinned together at the start, a
 slice at a time; the image of every item in that copy; whitening projections; the cursor
-key. `backup.json` is written last, so a backup cut short is never restored. The FAISS
-index is not copied: it is a cache of the embeddings tables (README, "How it is built"),
-and a copy would be trusted against restored tables whose versions start again, so the
-restored catalog builds its index from its vectors when it first opens.
+key; each model's current FAISS index snapshot. `backup.json` is written last, so a backup
+cut short is never restored.
+
+The index snapshot was saved at some version of its embeddings table, and a restored table
+counts its versions from 1 again, so the copy's manifest says it covers an unknown
+version (-1): the restored catalog loads it, and checks every id against the tables once
+(the rescan of index/catalog.py) instead of trusting it or training a new index.
 
 A backup records the table schemas' version (`SCHEMA_VERSION`); one written by another
 version is refused in one sentence rather than half-read.
@@ -16,10 +19,12 @@ version is refused in one sentence rather than half-read.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -33,6 +38,9 @@ from index import (
     Objects,
     Store,
 )
+from index.persistence import CURRENT, Manifest
+from index.snapshots import MANIFEST as SNAPSHOT_MANIFEST
+from index.snapshots import shared_current
 
 FORMAT = 1
 MANIFEST = "backup.json"
@@ -50,6 +58,7 @@ class BackupReport:
     versions: dict[str, int] = field(default_factory=dict)  # the version each was copied at
     images: int = 0
     objects: int = 0
+    indexes: list[str] = field(default_factory=list)  # models whose index snapshot came
     seconds: float = 0.0
 
     def to_json(self) -> str:
@@ -78,6 +87,7 @@ def create_backup(
     report.tables, item_ids = _copy_tables(store, report.versions, copy, progress)
     report.images = _copy_images(home.objects, target.objects, item_ids, progress)
     report.objects = _copy_objects(home.objects, target.objects)
+    report.indexes = _copy_indexes(home.objects, target.objects)
     report.seconds = round(time.perf_counter() - start, 3)
     target.objects.put(MANIFEST, report.to_json().encode())  # last: the backup is whole
     return report
@@ -111,6 +121,7 @@ def restore_backup(
     report.tables, item_ids = _copy_tables(backup, backup.table_versions(), into, progress)
     report.images = _copy_images(source.objects, target.objects, item_ids, progress)
     report.objects = _copy_objects(source.objects, target.objects)
+    report.indexes = _copy_indexes(source.objects, target.objects)
     report.where = target.uri
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -181,4 +192,31 @@ def _copy_objects(source: Objects, target: Objects) -> int:
         for name in source.children(folder):
             target.put(f"{folder}/{name}", source.get(f"{folder}/{name}"))
             copied += 1
+    return copied
+
+
+def _copy_indexes(source: Objects, target: Objects) -> list[str]:
+    """Each model's current index snapshot, its manifest last and marked as covering an
+    unknown table version, then named current; streamed through a file (an index can
+    be gigabytes). Returns the models copied."""
+    copied = []
+    for model_id in source.children("indexes"):
+        src, dst = source.sub(f"indexes/{model_id}"), target.sub(f"indexes/{model_id}")
+        name = shared_current(src)
+        if name is None:
+            continue
+        files = src.children(name)
+        if SNAPSHOT_MANIFEST not in files:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            part = Path(tmp) / "part"
+            for file in files:
+                if file != SNAPSHOT_MANIFEST:
+                    src.download(f"{name}/{file}", part)
+                    dst.upload(part, f"{name}/{file}")
+        manifest = Manifest.model_validate_json(src.get(f"{name}/{SNAPSHOT_MANIFEST}"))
+        unknown = manifest.model_copy(update={"lance_version": -1})
+        dst.put(f"{name}/{SNAPSHOT_MANIFEST}", unknown.model_dump_json().encode())
+        dst.put(CURRENT, name.encode())
+        copied.append(model_id)
     return copied

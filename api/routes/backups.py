@@ -42,6 +42,7 @@ class BackupOut(BaseModel):
                     "versions": {"items": 31, "api_keys": 3},
                     "images": 1200,
                     "objects": 1,
+                    "indexes": ["resnet50.imagenet1k_v2.gem.2048"],
                     "seconds": 4.2,
                 }
             ]
@@ -56,6 +57,7 @@ class BackupOut(BaseModel):
     versions: dict[str, int]
     images: int
     objects: int
+    indexes: list[str] = []
     seconds: float
 
     @classmethod
@@ -77,8 +79,9 @@ def _folder(services: Services) -> Path:
     response_model=BackupOut,
     status_code=201,
     summary="Back the catalog up, by name, into the server's backup folder",
-    description="Every table at one version each, every image, projections and the cursor "
-    "key; restore with `lookalike snapshot restore DIR/NAME --data-dir NEW`.",
+    description="Every table at one version each, every image, projections, the cursor "
+    "key and the index snapshots; restore with `lookalike snapshot restore DIR/NAME "
+    "--data-dir NEW`.",
     responses={
         409: {"model": ErrorOut, "description": "No backup folder, or the name is taken."},
         422: {"model": ErrorOut, "description": "Not a valid name."},

@@ -57,9 +57,11 @@ def test_backup_delete_half_restore_and_everything_is_back(
         up = client.post("/v1/items", files=files, data=data).json()
         ids = [r["item_id"] for r in up["results"]]
         before = _answers(client, ids)
+        served.catalog.save()  # the index snapshot the backup takes along
         made = client.post("/v1/admin/snapshots", json={"name": "nightly"})
         assert made.status_code == 201, made.text
         assert made.json()["tables"]["items"] == 12 and made.json()["images"] == 12
+        assert made.json()["indexes"] == [served.catalog.model_id]
         assert [b["name"] for b in client.get("/v1/admin/snapshots").json()] == ["nightly"]
         again = client.post("/v1/admin/snapshots", json={"name": "nightly"})
         assert again.status_code == 409 and "already holds a backup" in again.json()["detail"]
@@ -73,8 +75,12 @@ def test_backup_delete_half_restore_and_everything_is_back(
     done = runner.invoke(cli, ["snapshot", "restore", str(backup), "-d", str(restored)])
     assert done.exit_code == 0, done.output
     assert "restored into" in done.output and "12 items" in done.output
-    with TestClient(create_app(_engine(restored, small_embedder)), headers=auth) as client:
+    again_served = _engine(restored, small_embedder)
+    with TestClient(create_app(again_served), headers=auth) as client:
         assert _answers(client, ids) == before  # the key works: the keys table came back
+    # the index came in the backup: loaded, checked against the tables, not trained again
+    assert again_served.catalog.loaded_from == "disk"
+    assert again_served.catalog.catch_ups["rescan"] == 1
 
     # a second restore into a home that holds a catalog, and a backup of another schema
     twice = runner.invoke(cli, ["snapshot", "restore", str(backup), "-d", str(restored)])
