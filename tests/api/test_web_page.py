@@ -256,7 +256,22 @@ def test_the_catalog_item_and_jobs_views(server: Server, tmp_path: Path) -> None
         page.wait_for_url("**/#catalog")
         assert httpx.get(f"{server.url}/v1/items/{ids[0]}", timeout=30).status_code == 404
 
+        # a job whose batch was written but never sent (as a crash would leave it), by
+        # another process on the same tables: cancel it from the page, then resume it
+        from index import Store
+        from workers.jobs import create_job
+
+        stuck = create_job(
+            Store(tmp_path / "data" / "lancedb"), "upload", ids[4:], {}, 8, lambda *_: None
+        )
         page.click("header nav a[data-view='ops']")
+        row = page.locator(f"#ops-jobs .job[data-job-id='{stuck.id}']")
+        row.locator("button.cancel").click()
+        page.locator("#ops-message", has_text="cancel: done").wait_for()
+        row.locator("text=cancelled").wait_for()
+        row.locator("button.resume").click()
+        page.locator("#ops-message", has_text="resume: done").wait_for()
+        row.locator("text=: done, 2/2 done").wait_for(timeout=60_000)
         page.locator("#reindex-state", has_text="active resnet18").wait_for()
         before = httpx.get(server.url + "/v1/reindex", timeout=30).json()["active"]
         page.fill("#reindex-model", "resnet18")
