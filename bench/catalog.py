@@ -34,6 +34,7 @@ def item_rows(
     rows: dict[str, list[Any]] = {
         "id": ids,
         "client_key": [None] * n,
+        "product": [None] * n,
         "source": ["synthetic"] * n,
         "metadata_json": metadata_json,
         "width": [None] * n,
