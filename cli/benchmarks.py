@@ -21,7 +21,7 @@ def bench_cmd(
         str,
         typer.Argument(
             help="ingest, query, scale, coldstart, list, catchup, filter, storage, replicas, "
-            "load, contract, or all (ingest + query)."
+            "shapes, load, contract, or all (ingest + query)."
         ),
     ] = "all",
     load: Annotated[
@@ -148,6 +148,16 @@ def bench_cmd(
             as_json,
         )
         return
+    if what == "shapes":
+        from bench import shapes as shapes_bench
+
+        _show(
+            shapes_bench.run(model, weights, limit),
+            shapes_bench.rows,
+            f"shapes: batch, grouped and region searches over {limit} images ({model})",
+            as_json,
+        )
+        return
     if what == "list":
         from bench import listing as listing_bench
 
@@ -176,7 +186,7 @@ def bench_cmd(
     if what not in ("ingest", "query", "all"):
         fail(
             f"'{what}' is not a benchmark; choose ingest, query, scale, coldstart, list, "
-            "catchup, filter, storage, replicas, load, contract or all."
+            "catchup, filter, storage, replicas, shapes, load, contract or all."
         )
     results: dict[str, dict[str, Any]] = {}
     if what in ("ingest", "all"):
