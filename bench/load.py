@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ import httpx
 import psutil
 
 from bench.images import small_jpeg
+from bench.timing import percentiles
 
 MIX = {"upload": 0.3, "search_image": 0.3, "similar": 0.25, "delete": 0.15}
 
@@ -73,11 +73,11 @@ class LoadReport:
             },
         ]  # fmt: skip
         for kind, values in sorted(self.latencies_ms.items()):
-            q = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+            q = percentiles(values)
             rows.append(
                 {
                     "figure": f"{kind}: n, p50 / p95 ms",
-                    "value": f"{len(values)}, {q[49]:.0f} / {q[94]:.0f}",
+                    "value": f"{len(values)}, {q['p50']:.0f} / {q['p95']:.0f}",
                 }
             )
         return rows

@@ -23,17 +23,12 @@ import httpx
 
 from bench.catalog import populate
 from bench.common import forward_rate, image_sources
+from bench.timing import percentiles
 from embedder import Embedder, EmbedderSettings
 from engine.engine import running_here
 from engine.settings import EngineSettings
 from index import Catalog, IndexSettings, Store
 from workers.process import free_port
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    qs = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"p50": qs[49] * 1000, "p95": qs[94] * 1000, "p99": qs[98] * 1000}
-
 
 ROUNDS = 3  # the HTTP phases and the model-only figures alternate, so drift hits both
 
@@ -172,7 +167,9 @@ async def _load(
                 elapsed[clients] += time.perf_counter() - start
             forward.append(forward_best())
     return {
-        "http": {c: {**_percentiles(s), "qps": len(s) / elapsed[c]} for c, s in samples.items()},
+        "http": {
+            c: {**percentiles(s, 1000), "qps": len(s) / elapsed[c]} for c, s in samples.items()
+        },
         "model_only_ms": statistics.median(model_s) * 1000,
         "forward_best_per_s": statistics.mean(forward),
     }

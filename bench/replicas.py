@@ -16,6 +16,7 @@ import httpx
 
 from bench.images import jpeg
 from bench.server import SMALL_MODEL, ServeProcess
+from bench.timing import percentiles
 from embedder import EmbedderSettings
 from engine import Engine, Source
 from index import IndexSettings
@@ -47,12 +48,8 @@ async def _phase(urls: list[str], seconds: float) -> dict[str, float]:
         began = time.perf_counter()
         await asyncio.gather(*(client(n) for n in range(CLIENTS)))
         elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "qps": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
-    }
+    spread = percentiles(latencies, 1000)
+    return {"qps": len(latencies) / elapsed, "p50_ms": spread["p50"], "p95_ms": spread["p95"]}
 
 
 def run(seconds: float = 20.0) -> dict[str, Any]:
