@@ -4,6 +4,8 @@ and one request that keeps one copy and deletes or tags the others."""
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,7 +19,7 @@ from api.keys import Scope
 from api.schemas import ErrorOut
 from api.services import Services, ServicesDep
 from engine.dedup import NEAR_DUPLICATE, duplicate_groups, suggested_keep
-from index import Item
+from index import Catalog, Item
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
 MAX_RESOLVE = 100  # copies one request may delete or tag
@@ -76,20 +78,33 @@ class Resolved(BaseModel):
 
 
 class _Groups:
-    """The catalog's groups, found again only when its index changed (finding them searches
-    the neighbours of every item: not a cost to pay for every page)."""
+    """The catalog's groups, found again only when its index changed and the last search
+    is over a minute old: finding them searches the neighbours of every item, a cost for
+    the catalog's size, not for every page (nor for every upload while it is being
+    filled). Copies deleted since are left out of a page; new ones wait for the next."""
+
+    FRESH_S = 60.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple[int, int, int, float] | None = None
+        # the catalog by weak reference: an id() could name a later catalog (another app
+        # in the same process) once the first is gone
+        self._catalog: weakref.ref[Catalog] | None = None
+        self._threshold = -1.0
+        self._state: tuple[int, int] = (-1, -1)  # the index's version and size, when found
+        self._found_at = 0.0
         self._groups: list[list[tuple[str, float]]] = []
 
     def get(self, services: Services, threshold: float) -> list[list[tuple[str, float]]]:
         catalog = services.serving.catalog
-        key = (id(catalog), catalog.version, len(catalog.index), threshold)
+        state = (catalog.version, len(catalog.index))
         with self._lock:
-            if key != self._key:
-                self._groups, self._key = duplicate_groups(catalog, threshold), key
+            same = self._catalog is not None and self._catalog() is catalog
+            stale = state != self._state and time.monotonic() - self._found_at > self.FRESH_S
+            if not same or threshold != self._threshold or stale:
+                self._groups = duplicate_groups(catalog, threshold)
+                self._catalog, self._threshold = weakref.ref(catalog), threshold
+                self._state, self._found_at = state, time.monotonic()
             return self._groups
 
 
@@ -133,7 +148,8 @@ def _page(services: Services, threshold: float, limit: int, offset: int) -> Dupl
     summary="Groups of near duplicates to review, largest first",
     description="Each group lists its copies (thumbnails, size, age) and the one to keep by "
     "the documented rule: the most pixels, then the oldest. Found by each item's nearest "
-    "neighbours above the calibrated `threshold`; found again only after the index changed.",
+    "neighbours above the calibrated `threshold`; found again when the index changed, at most "
+    "once a minute.",
     responses={422: {"model": ErrorOut, "description": "A bad threshold, limit or offset."}},
     openapi_extra=needs(Scope.read),
 )
