@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from cli.app import app
 from cli.common import guard
@@ -32,7 +34,9 @@ def dedup_cmd(
 
     engine = make_engine(data_dir)
     catalog = engine.active_catalog()
-    groups = duplicate_groups(catalog, NEAR_DUPLICATE if threshold is None else threshold)
+    with tqdm(total=len(catalog.index), unit="item", file=sys.stderr) as bar:
+        chosen = NEAR_DUPLICATE if threshold is None else threshold
+        groups = duplicate_groups(catalog, chosen, progress=bar.update)
     if as_json:
         typer.echo(json.dumps([[{"item_id": i, "similarity": s} for i, s in g] for g in groups]))
         return

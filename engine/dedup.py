@@ -10,52 +10,64 @@ mostly are not (0.15): a crop removes a fifth of the picture, more than a copy s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from index import Catalog, Hit, Item
 
 NEAR_DUPLICATE = 0.6
+CHUNK = 16_384  # vectors read from LanceDB at a time
+SEARCH_BATCH = 1024  # queries per FAISS call: the index's lock is held that long, no more
 
 
 def duplicate_groups(
-    catalog: Catalog, threshold: float = NEAR_DUPLICATE, neighbours: int = 10
+    catalog: Catalog,
+    threshold: float = NEAR_DUPLICATE,
+    neighbours: int = 10,
+    progress: Callable[[int], None] | None = None,
 ) -> list[list[tuple[str, float]]]:
     """Groups of near-duplicate items, each with its best similarity to the group; the
-    largest groups first. Every item's nearest neighbours are joined when close enough."""
-    ids, vectors = catalog.store.read_vectors(catalog.model_id, catalog.dim)
-    if len(ids) < 2:
-        return []
+    largest groups first. Every item's nearest neighbours (the index's own search) are
+    joined when close enough.
+
+    The vectors stream from LanceDB a chunk at a time, and the union-find holds only the
+    items that have a close neighbour: memory follows the chunk and the duplicates found,
+    not the catalog (an all-ids table at a million items was most of the old cost)."""
     calibration = catalog.calibration()
-    parent = list(range(len(ids)))
-    position = {item_id: n for n, item_id in enumerate(ids)}
+    parent: dict[str, str] = {}
+    best: dict[str, float] = {}
 
-    def root(n: int) -> int:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
+    def root(item_id: str) -> str:
+        while parent[item_id] != item_id:
+            parent[item_id] = parent[parent[item_id]]
+            item_id = parent[item_id]
+        return item_id
 
-    best: dict[int, float] = {}
-    for start in range(0, len(ids), 1024):
-        chunk = vectors[start : start + 1024]
-        with catalog.lock:
-            results = catalog.index.search(chunk, neighbours + 1)
-        for offset, row in enumerate(results):
-            me = start + offset
-            for other_id, score in row:
-                other = position.get(other_id)
-                if other is None or other == me:
-                    continue
-                similarity = float(calibration.similarity(score))
-                if similarity >= threshold:
-                    parent[root(me)] = root(other)
-                    best[me] = max(best.get(me, 0.0), similarity)
-                    best[other] = max(best.get(other, 0.0), similarity)
-    groups: dict[int, list[tuple[str, float]]] = {}
-    for n in best:
-        groups.setdefault(root(n), []).append((ids[n], round(best[n], 4)))
+    def join(a: str, b: str, similarity: float) -> None:
+        for x in (a, b):
+            parent.setdefault(x, x)
+            best[x] = max(best.get(x, 0.0), similarity)
+        parent[root(a)] = root(b)
+
+    for ids, vectors in catalog.store.iter_vectors(catalog.model_id, catalog.dim, CHUNK):
+        for start in range(0, len(ids), SEARCH_BATCH):
+            with catalog.lock:  # a FAISS index is not searched while another thread writes
+                results = catalog.index.search(
+                    vectors[start : start + SEARCH_BATCH], neighbours + 1
+                )
+            for me, row in zip(ids[start : start + SEARCH_BATCH], results, strict=True):
+                for other, score in row:
+                    if other == me:
+                        continue
+                    similarity = float(calibration.similarity(score))
+                    if similarity >= threshold:
+                        join(me, other, similarity)
+        if progress:
+            progress(len(ids))
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for item_id in best:
+        groups.setdefault(root(item_id), []).append((item_id, round(best[item_id], 4)))
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0][0]))
 
 

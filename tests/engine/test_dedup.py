@@ -145,7 +145,7 @@ def test_dedup_command_lists_the_groups(
     data = str(lite0.index_settings.data_dir)
     result = CliRunner().invoke(app, ["dedup", "-d", data, "--json"])
     assert result.exit_code == 0, result.output
-    groups = json.loads(result.output)
+    groups = json.loads(result.stdout)  # the progress bar is on stderr
     assert len(groups) >= 3 and all(len(g) >= 2 for g in groups)
     assert all(g_item["similarity"] >= NEAR_DUPLICATE for g in groups for g_item in g)
     table = CliRunner().invoke(app, ["dedup", "-d", data, "--threshold", "0.99"])
