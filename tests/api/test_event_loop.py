@@ -9,6 +9,7 @@ import json
 import logging
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,12 +29,18 @@ BOMB = json.dumps(
     {"cursor": base64.urlsafe_b64encode(zlib.compress(b"[" * (256 * 1024 * 1024), 9)).decode()}
 )
 JSON = {"Content-Type": "application/json"}
+BATCH = json.dumps(
+    [
+        {"files": [n % 8], "positive_ids": "IDS", "filter": json.loads(IN_FILTER), "k": 10}
+        for n in range(32)
+    ]
+)
 
 
 @pytest.fixture
-def debug_client(engine: Engine) -> Iterator[TestClient]:
+def debug_client(engine: Engine, tmp_path: Path) -> Iterator[TestClient]:
     _, admin = KeyRing(engine.store).create(["admin"])
-    app = create_app(engine, ApiSettings(auth_failures_per_s=0))
+    app = create_app(engine, ApiSettings(auth_failures_per_s=0, backup_dir=tmp_path / "backups"))
     with TestClient(app, backend_options={"debug": True}) as client:
         client.portal.call(_set_slow)  # type: ignore[union-attr]
         client.headers["Authorization"] = f"Bearer {admin}"
@@ -57,7 +64,7 @@ def test_no_route_holds_the_loop(
     in_filter = IN_FILTER
     big_filter = BIG_FILTER.replace('"positive_ids": []', f'"positive_ids": {json.dumps(ids)}')
     first = client.post("/v1/search", json={"positive_ids": ids[:1], "k": 2}).json()
-    for _ in range(3):  # the key ring re-reads the keys table every second: several rounds
+    for turn in range(3):  # the key ring re-reads the keys table every second: rounds
         client.get("/v1/items", params={"limit": 5})
         client.get(f"/v1/items/{ids[0]}")
         client.get(f"/v1/items/{ids[0]}/thumbnail")
@@ -71,6 +78,22 @@ def test_no_route_holds_the_loop(
             files=[("files", ("q.jpg", jpeg(3), "image/jpeg"))],
             data={"filter": in_filter, "positive_ids": ids[:4]},
         )
+        batch = client.post(  # the largest batch: 32 queries, 8 files, each with a filter
+            "/v1/search/batch",
+            files=files,
+            data={"queries": BATCH.replace('"IDS"', json.dumps(ids[:4]))},
+        )
+        assert batch.status_code == 200, batch.text
+        groups = client.get("/v1/duplicates", params={"limit": 100, "threshold": 0.0})
+        assert groups.status_code == 200, groups.text
+        tagged = client.post(
+            "/v1/duplicates/resolve",
+            json={"keep": ids[0], "others": ids[6:], "action": "tag"},
+        )
+        assert tagged.status_code == 200, tagged.text
+        made = client.post("/v1/admin/snapshots", json={"name": f"b{turn}"})
+        assert made.status_code == 201, made.text
+        assert client.get("/v1/admin/snapshots").status_code == 200
         client.patch(f"/v1/items/{ids[1]}", json={"metadata": {"colour": "red"}})
         client.get("/v1/keys")
         client.get("/v1/jobs")
