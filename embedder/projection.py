@@ -7,6 +7,7 @@ made with two different projections can never meet in one index.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,32 @@ class Projection:
         """PCA-whitening. `shrink` < 1 divides by a power of the eigenvalues below one half:
         full whitening learned on a small catalog blows up its noise directions (on the
         Oxford set it drops mAP from 0.66 to 0.15)."""
-        mean = vectors.mean(axis=0)
-        _, sing, vt = np.linalg.svd(vectors - mean, full_matrices=False)
-        eig = sing**2 / len(vectors)
+        return cls.learn_chunks([vectors], dim, shrink)
+
+    @classmethod
+    def learn_chunks(
+        cls, chunks: Iterable[np.ndarray], dim: int = 128, shrink: float = 0.5
+    ) -> Projection:
+        """`learn` over vectors that arrive a chunk at a time (a catalog streamed from its
+        table): the mean and covariance are summed in float64, so memory is a chunk and a
+        dim x dim matrix, not the catalog; the eigenvectors of the covariance are the
+        principal directions the SVD of the centred vectors gave."""
+        total: np.ndarray | None = None
+        outer: np.ndarray | None = None
+        count = 0
+        for chunk in chunks:
+            x = np.asarray(chunk, dtype=np.float64)
+            total = x.sum(axis=0) if total is None else total + x.sum(axis=0)
+            outer = x.T @ x if outer is None else outer + x.T @ x
+            count += len(x)
+        if total is None or outer is None or count == 0:
+            raise ValueError("whitening needs vectors to learn from")
+        mean = total / count
+        covariance = outer / count - np.outer(mean, mean)
+        eig, vectors = np.linalg.eigh(covariance)  # ascending
+        eig, vectors = eig[::-1], vectors[:, ::-1]
         keep = int(min(dim, (eig > 1e-9).sum()))
-        matrix = vt[:keep].T / (eig[:keep] ** (0.5 * shrink))
+        matrix = vectors[:, :keep] / (eig[:keep] ** (0.5 * shrink))
         return cls._tagged(mean.astype(np.float32), matrix.astype(np.float32))
 
     @classmethod

@@ -24,16 +24,18 @@ def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
     if source is None:
         raise EngineError("The catalog is empty; ingest images before learning a whitening.")
     source_dim = ModelSpec.parse(source).dim
-    ids, vectors = store.read_vectors(source, source_dim)
-    if len(ids) < 2 * dim:
+    count = store.embeddings_count(source, source_dim)
+    if count < 2 * dim:
         raise EngineError(
-            f"Whitening to {dim} dimensions needs at least {2 * dim} items ({len(ids)} now); "
+            f"Whitening to {dim} dimensions needs at least {2 * dim} items ({count} now); "
             "ingest more or pass a smaller --dim."
         )
     base = settings_for(store, source, engine.embedder_settings)
     if base.whiten:
         raise EngineError(f"{source} is whitened already; roll back to its base model first.")
-    projection = Projection.learn(vectors, dim, shrink)
+    # streamed twice, learning then projecting, a chunk at a time: never the catalog whole
+    chunks = (vectors for _, vectors in store.iter_vectors(source, source_dim))
+    projection = Projection.learn_chunks(chunks, dim, shrink)
     # Kept in the catalog's home (a folder or a bucket), so that a worker on any host
     # reads the same projection; its tag (a hash of its content) names it for good.
     key = f"projections/{projection.tag}.npz"
@@ -49,7 +51,8 @@ def whiten_catalog(engine: Engine, dim: int = 128, shrink: float = 0.5) -> str:
         dim=projection.dim,
     ).id
     remember_model(store, target, settings)
-    store.add_embeddings(target, ids, projection.apply(vectors))
+    for ids, vectors in store.iter_vectors(source, source_dim):
+        store.add_embeddings(target, ids, projection.apply(vectors))
     for _ in range(ROUNDS):  # items embedded with the old model while this ran
         missing = sorted(store.embedded_ids(source, source_dim) - store.embedded_ids(target, dim))
         if not missing:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bench.s3 import index_settings
 from cli.main import app
 from embedder import Embedder
+from embedder.projection import Projection
 from engine import Engine, EngineError, Source, ingest
 from engine.engine import settings_for
 from engine.whiten import whiten_catalog
@@ -57,3 +58,18 @@ def test_whitened_catalog_matches_the_embedder_path(
     if not home:
         again = CliRunner().invoke(app, ["whiten", "-d", str(tmp_path), "--dim", "8"])
         assert again.exit_code == 2 and "whitened already" in again.output
+
+
+def test_whitening_learned_a_chunk_at_a_time_is_the_one_learned_whole() -> None:
+    """The catalog streams through `learn_chunks`: the same map as from all of it at once
+    (the SVD of the centred vectors), up to the sign of each direction."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((600, 48)).astype(np.float32) * np.linspace(0.2, 3, 48)
+    whole = Projection.learn(vectors, 16)
+    chunked = Projection.learn_chunks(np.array_split(vectors, 7), 16)
+    mean = vectors.mean(axis=0)
+    _, sing, vt = np.linalg.svd(vectors - mean, full_matrices=False)
+    by_svd = vt[:16].T / (sing[:16] ** 2 / len(vectors)) ** 0.25
+    for projection in (whole, chunked):
+        assert np.allclose(np.abs(projection.matrix), np.abs(by_svd), atol=1e-3)
+    assert np.allclose(np.abs(whole.apply(vectors)), np.abs(chunked.apply(vectors)), atol=1e-4)
