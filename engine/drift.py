@@ -46,17 +46,19 @@ def _nearest(queries: np.ndarray, base: np.ndarray, same: bool) -> np.ndarray:
 
 def measure_drift(engine: Engine, recent: int = 500) -> DriftReport:
     catalog = engine.active_catalog()
-    items = [it for it in engine.store.list_items(status="embedded")]
-    if len(items) < recent + 20:
+    ids = engine.store.ids_by_age(status="embedded")  # two columns, not every row
+    if len(ids) < recent + 20:
         raise ConflictError(
-            f"Drift needs at least {recent + 20} embedded items ({len(items)} now): "
+            f"Drift needs at least {recent + 20} embedded items ({len(ids)} now): "
             f"{recent} recent ones and 20 to compare them with; pass a smaller --recent."
         )
     rng = np.random.default_rng(0)
-    newest = [it.id for it in items[-recent:]]
-    older = [it.id for it in items[:-recent]]
-    if len(older) > SAMPLE:
-        older = [older[i] for i in rng.choice(len(older), SAMPLE, replace=False)]
+    newest = ids[len(ids) - recent :].to_pylist()
+    older_count = len(ids) - recent
+    if older_count > SAMPLE:  # the vectors read are a sample's, whatever the catalog's size
+        older = ids.take(rng.choice(older_count, SAMPLE, replace=False)).to_pylist()
+    else:
+        older = ids[:older_count].to_pylist()
     _, new_vecs = engine.store.read_vectors(catalog.model_id, catalog.dim, newest)
     _, old_vecs = engine.store.read_vectors(catalog.model_id, catalog.dim, older)
     mean_new, mean_old = new_vecs.mean(axis=0), old_vecs.mean(axis=0)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.query import ColumnOrdering
 
@@ -233,13 +234,25 @@ class ItemRows(Tables):
         return self._oldest_seen
 
     def list_items(self, status: str | None = None) -> list[Item]:
-        """Every item (optionally of one status) ordered by creation time, then id: for work
-        over the whole catalog; a listing pages with `list_page`."""
+        """Every item (optionally of one status) ordered by creation time, then id: for
+        small work (tests, tools); a listing pages with `list_page`, and whole-catalog work
+        reads `ids_by_age`."""
         q = self.items.search()
         if status is not None:
             q = q.where(f"status = {sql_str(status)}")
         rows = rows_as(Item, q.limit(None).to_list())
         return sorted(rows, key=lambda it: (it.created_at, it.id))
+
+    def ids_by_age(self, status: str | None = None) -> pa.Array:
+        """The item ids (optionally of one status), oldest first (creation time, then id),
+        read from those two columns and sorted by Arrow: no row becomes a Python object
+        (rows as models were 3.4 s of reading at 200,000 items)."""
+        q = self.items.search().select(["id", "created_at"])
+        if status is not None:
+            q = q.where(f"status = {sql_str(status)}")
+        table = q.limit(None).to_arrow()
+        order = pc.sort_indices(table, sort_keys=[("created_at", "ascending"), ("id", "ascending")])
+        return table.column("id").take(order).combine_chunks()
 
 
 def _last_per_id(items: Sequence[Item]) -> list[Item]:
