@@ -22,7 +22,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,15 +97,19 @@ def read_backup(source: DataLocation) -> BackupReport:
     """The manifest of the backup at `source`, checked: whole, and of this schema version."""
     if not source.objects.exists(MANIFEST):
         raise SourceNotFoundError(f"{source.uri} holds no backup (no {MANIFEST}).")
-    raw = json.loads(source.objects.get(MANIFEST))
-    report = BackupReport(**raw)
-    if report.schema_version != SCHEMA_VERSION:
+    try:
+        raw = json.loads(source.objects.get(MANIFEST))
+        version = raw["schema_version"]
+    except (ValueError, TypeError, KeyError):
+        raise SourceNotFoundError(f"The {MANIFEST} at {source.uri} is not a backup's.") from None
+    if version != SCHEMA_VERSION:
         raise ConflictError(
-            f"The backup at {source.uri} has schema version {report.schema_version} and this "
+            f"The backup at {source.uri} has schema version {version} and this "
             f"Lookalike reads version {SCHEMA_VERSION}; restore it with the version that "
             "wrote it."
         )
-    return report
+    known = {f.name for f in fields(BackupReport)}
+    return BackupReport(**{k: v for k, v in raw.items() if k in known})
 
 
 def restore_backup(

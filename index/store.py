@@ -134,7 +134,8 @@ class Store(ItemRows, EmbeddingRows, JobRows, KeyAndStateRows):
         """A table made anew from slices of rows (a backup, a restore), in place of an empty
         one of that name; returns its row count. Each slice is one append: appending from
         a reader of another table's scan still open (the two share LanceDB's runtime) was
-        seen to hang."""
+        seen to hang. For a store opened to be written whole (a backup, a restore): the
+        handles it opened on the replaced table are not used again."""
         if name in self._table_names():
             if self._db.open_table(name).count_rows():
                 raise IndexStoreError(f"The table {name} holds rows; write into a new home.")

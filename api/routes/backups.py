@@ -4,7 +4,6 @@ makes a new catalog home, which a serving process does not own: that is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -16,7 +15,8 @@ from api.errors import ApiError
 from api.keys import Scope
 from api.schemas import ErrorOut
 from api.services import Services, ServicesDep
-from engine.backup import MANIFEST, BackupReport, create_backup
+from engine.backup import MANIFEST, BackupReport, create_backup, read_backup
+from engine.errors import EngineError
 from index import DataLocation
 
 router = APIRouter(prefix="/v1/admin/snapshots", tags=["admin"])
@@ -103,10 +103,14 @@ async def create(services: ServicesDep, request: BackupCreate) -> BackupOut:
     openapi_extra=needs(Scope.admin),
 )
 def list_backups(services: ServicesDep) -> list[BackupOut]:
+    """Every whole backup this version can restore (one of another schema version, or cut
+    short, is left out: `lookalike snapshot restore` says why for each)."""
     folder = _folder(services)
     found = []
     for manifest in sorted(folder.glob(f"*/{MANIFEST}")) if folder.is_dir() else []:
-        found.append(
-            BackupOut.of(manifest.parent.name, BackupReport(**json.loads(manifest.read_text())))
-        )
+        try:
+            report = read_backup(DataLocation.local(manifest.parent))
+        except EngineError:
+            continue
+        found.append(BackupOut.of(manifest.parent.name, report))
     return found

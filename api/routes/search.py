@@ -399,12 +399,17 @@ def _batch_queries(services: Services, raw: str, n_files: int) -> list[BatchQuer
         where = ".".join(str(p) for p in first["loc"])
         raise ApiError(422, "bad_queries", f"queries.{where}: {first['msg']}.") from None
     for n, q in enumerate(queries):
-        check_k(services, q.k)
-        check_ids(q.positive_ids + q.negative_ids)
-        if q.filter is not None:
-            MetadataFilter.parse(q.filter)
-        if q.box is not None:
-            Box.parse(q.box)
+        try:
+            check_k(services, q.k)
+            check_ids(q.positive_ids + q.negative_ids)
+            if q.filter is not None:
+                MetadataFilter.parse(q.filter)
+            if q.box is not None:
+                Box.parse(q.box)
+        except ApiError as exc:  # which query, then why
+            raise ApiError(exc.status, exc.code, f"queries.{n}: {exc.detail}") from None
+        except (FilterError, EmbedderError) as exc:
+            raise ApiError(status_of(exc), exc.code, f"queries.{n}: {exc}") from None
         if not (q.files or q.positive_ids):
             raise ApiError(422, "no_examples", f"queries.{n} has no positive example.")
         beyond = [i for i in q.files + q.negative_files if i >= n_files]

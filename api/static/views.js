@@ -17,7 +17,10 @@ function route() {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   if (view === "catalog") loadCatalog(true);
-  if (view === "item" && arg) openItem(arg);
+  // only an item id reaches a URL: a link to "#item/../keys" must not make the page
+  // fetch another route with the user's cookie
+  if (view === "item" && /^[0-9a-f]{64}$/.test(arg || "")) openItem(arg);
+  else if (view === "item") note("item-message", "That is not an item id.", "error");
   if (view === "ops") { loadOps(); }
 }
 
