@@ -21,6 +21,10 @@ def is_item_id(text: str) -> bool:
     return bool(_ITEM_ID.fullmatch(text))
 
 
+# what a query searches: the catalog, the query vector, the ids left out of the answer
+Query = tuple[Catalog, np.ndarray, list[str]]
+
+
 def search_image(
     engine: Engine,
     data: bytes,
@@ -31,9 +35,8 @@ def search_image(
     exclude_self: bool = True,
 ) -> list[Hit]:
     """Search by image bytes; the same bytes already in the catalog are left out by default."""
-    vector = engine.embedder.embed_bytes(data)
-    exclude = [[content_id(data)]] if exclude_self else None
-    return engine.catalog.search(vector, k, where=where, exclude=exclude, min_score=min_score)[0]
+    catalog, vector, exclude = _image_query(engine, data, exclude_self)
+    return catalog.search(vector, k, where=where, exclude=[exclude], min_score=min_score)[0]
 
 
 def search_item(
@@ -46,12 +49,8 @@ def search_item(
     exclude_self: bool = True,
 ) -> list[Hit]:
     """Search from an item already in the catalog, with its stored vector (no forward pass)."""
-    catalog = engine.active_catalog()
-    vector = catalog.vectors_of([item_id]).get(item_id)
-    if vector is None:
-        raise ItemNotFoundError(f"No embedded item has the id {item_id}.")
-    exclude = [[item_id]] if exclude_self else None
-    return catalog.search(vector, k, where=where, exclude=exclude, min_score=min_score)[0]
+    catalog, vector, exclude = _item_query(engine, item_id, exclude_self)
+    return catalog.search(vector, k, where=where, exclude=[exclude], min_score=min_score)[0]
 
 
 def search_path_or_id(
@@ -85,23 +84,28 @@ def groups_path_or_id(
     return groups
 
 
-def query_of(
-    engine: Engine, query: str, exclude_self: bool = True
-) -> tuple[Catalog, np.ndarray, list[str]]:
+def query_of(engine: Engine, query: str, exclude_self: bool = True) -> Query:
     """The catalog to search, the query vector of an image file or an item id, and what to
     leave out of the answer (the query itself, unless `exclude_self` is off)."""
     path = Path(query).expanduser()
     if path.is_file():
-        data = path.read_bytes()
-        vector = engine.embedder.embed_bytes(data)
-        return engine.catalog, vector, [content_id(data)] if exclude_self else []
+        return _image_query(engine, path.read_bytes(), exclude_self)
     if is_item_id(query):
-        catalog = engine.active_catalog()
-        stored = catalog.vectors_of([query]).get(query)
-        if stored is None:
-            raise ItemNotFoundError(f"No embedded item has the id {query}.")
-        return catalog, stored, [query] if exclude_self else []
+        return _item_query(engine, query, exclude_self)
     raise SourceNotFoundError(f"'{query}' is neither an image file nor an item id.")
+
+
+def _image_query(engine: Engine, data: bytes, exclude_self: bool) -> Query:
+    exclude = [content_id(data)] if exclude_self else []
+    return engine.catalog, engine.embedder.embed_bytes(data), exclude
+
+
+def _item_query(engine: Engine, item_id: str, exclude_self: bool) -> Query:
+    catalog = engine.active_catalog()
+    vector = catalog.vectors_of([item_id]).get(item_id)
+    if vector is None:
+        raise ItemNotFoundError(f"No embedded item has the id {item_id}.")
+    return catalog, vector, [item_id] if exclude_self else []
 
 
 def expand_query(
